@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod ids;
+mod memory;
+mod model;
+mod secrets;
+mod store;
+pub mod time;
+pub mod validation;
+
+pub use error::{BoxError, Entity, Error, Forbidden, Result};
+pub use ids::{
+    AttachmentId, ConfigId, ConversationId, InvalidId, MessageId, ProviderId, SessionId, UserId,
+};
+pub use memory::MemoryStore;
+pub use model::{
+    Attachment, Conversation, LlmProvider, Message, MessageDraft, PasswordHash, Role, Session,
+    TokenHash, User, UserLlmConfig,
+};
+pub use secrets::{InvalidMasterKey, MasterKey, SealedKey, Sealer};
+pub use store::{MessageOrder, Store};
+pub use validation::{
+    ApiEndpoint, ApiKey, Content, Email, FilePath, FileType, Limit, Metadata, Password,
+    ProviderName, Title, Username, ValidationError, provider_name_key, username_key,
+};
