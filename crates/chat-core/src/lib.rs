@@ -2,11 +2,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 mod error;
 mod ids;
+mod input;
 mod memory;
 mod model;
 mod secrets;
+mod service;
 mod store;
 pub mod time;
 pub mod validation;
@@ -15,12 +18,14 @@ pub use error::{BoxError, Entity, Error, Forbidden, Result};
 pub use ids::{
     AttachmentId, ConfigId, ConversationId, InvalidId, MessageId, ProviderId, SessionId, UserId,
 };
+pub use input::{NewAttachment, NewConfig, NewConversation, NewMessage, NewProvider, NewUser};
 pub use memory::MemoryStore;
 pub use model::{
     Attachment, Conversation, LlmProvider, Message, MessageDraft, PasswordHash, Role, Session,
     TokenHash, User, UserLlmConfig,
 };
 pub use secrets::{InvalidMasterKey, MasterKey, SealedKey, Sealer};
+pub use service::{Caller, ChatService, IssuedToken, ServiceConfig};
 pub use store::{MessageOrder, Store};
 pub use validation::{
     ApiEndpoint, ApiKey, Content, Email, FilePath, FileType, Limit, Metadata, Password,

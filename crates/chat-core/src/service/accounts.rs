@@ -1,0 +1,158 @@
+//! Registration, login, logout and token verification.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Caller, ChatService};
+use crate::accounts::{self, BearerToken};
+use crate::error::{Entity, Error, Forbidden, Result};
+use crate::ids::{SessionId, UserId};
+use crate::input::NewUser;
+use crate::model::{Session, User};
+use crate::time;
+
+/// What a successful login hands the client.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The bearer token; shown once, stored only as a hash.
+    pub token: BearerToken,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Whose token it is.
+    pub user_id: UserId,
+}
+
+impl ChatService {
+    /// Registers a user. [`Error::Conflict`] if the name is taken ignoring case;
+    /// [`Forbidden::RegistrationClosed`] if the operator closed registration.
+    pub async fn register(&self, new: NewUser) -> Result<User> {
+        if !self.inner.config.registration_open {
+            return Err(Error::Forbidden(Forbidden::RegistrationClosed));
+        }
+        let cost = self.inner.config.password_cost;
+        let password = new.password.clone();
+        let password_hash = self
+            .hashing(move || accounts::hash_password(password.expose_secret(), cost))
+            .await?;
+        let user = User {
+            id: UserId::new(),
+            username: new.username.as_str().to_owned(),
+            email: new.email.map(|email| email.into_string()),
+            password_hash,
+            created_at: time::now(),
+        };
+        self.inner.store.create_user(&user).await?;
+        Ok(user)
+    }
+
+    /// Checks a user name (matched ignoring case) and password and opens a session.
+    ///
+    /// Every wrong credential is the same [`Error::Unauthorized`], and an unknown user costs
+    /// the same hashing work as a wrong password, so neither the answer nor its timing tells
+    /// whether a user exists.
+    pub async fn login(&self, username: &str, password: &str) -> Result<IssuedToken> {
+        let user = self.inner.store.get_user_by_username(username).await?;
+        let stored = user.as_ref().map(|user| user.password_hash.clone());
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        let dummy = Arc::clone(&self.inner.dummy_hash);
+        let cost = self.inner.config.password_cost;
+        let matches = self
+            .hashing(move || match &stored {
+                Some(hash) => accounts::verify_password(&password, hash),
+                None => {
+                    let dummy =
+                        dummy.get_or_init(|| accounts::hash_password("not a password", cost));
+                    let _ = accounts::verify_password(&password, dummy);
+                    false
+                }
+            })
+            .await?;
+        let user = user.filter(|_| matches).ok_or(Error::Unauthorized)?;
+
+        let token = BearerToken::generate();
+        let now = time::now();
+        let session = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            token_hash: token.hash(),
+            created_at: now,
+            expires_at: now + self.inner.config.token_ttl,
+        };
+        self.inner.store.create_session(&session).await?;
+        Ok(IssuedToken {
+            token,
+            expires_at: session.expires_at,
+            user_id: user.id,
+        })
+    }
+
+    /// The caller a bearer token stands for. [`Error::Unauthorized`] for a token that is
+    /// malformed, unknown, expired or revoked. One store read.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        if !accounts::looks_like_token(token) {
+            return Err(Error::Unauthorized);
+        }
+        let hash = accounts::token_hash(token);
+        let session = self
+            .inner
+            .store
+            .get_session(&hash)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if session.expires_at <= time::now() {
+            // Tidy up on the way out; the answer is the same whether or not this succeeds.
+            let _ = self.inner.store.delete_session(&hash).await;
+            return Err(Error::Unauthorized);
+        }
+        Ok(Caller::trusted(session.user_id))
+    }
+
+    /// Revokes a token at once. [`Error::Unauthorized`] if it was not a live token.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        if !accounts::looks_like_token(token) {
+            return Err(Error::Unauthorized);
+        }
+        if self
+            .inner
+            .store
+            .delete_session(&accounts::token_hash(token))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// The caller's own user record.
+    pub async fn me(&self, caller: &Caller) -> Result<User> {
+        self.inner
+            .store
+            .get_user(caller.user_id())
+            .await?
+            .ok_or(Error::NotFound(Entity::User))
+    }
+
+    /// Removes expired sessions from the store; answers how many. Run it now and then.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        self.inner.store.delete_expired_sessions(time::now()).await
+    }
+
+    /// Runs Argon2 work on the blocking pool, a bounded number at a time, so it neither
+    /// stalls the async workers nor takes unbounded memory.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| Error::backend("hashing", e))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::backend("hashing", e))
+    }
+}
