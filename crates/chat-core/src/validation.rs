@@ -369,7 +369,14 @@ impl ApiEndpoint {
         check_no_control("api_endpoint", s)?;
         let url =
             url::Url::parse(s).map_err(|_| ValidationError::new("api_endpoint", Rule::HttpUrl))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        // The WHATWG parser forgives spellings like `http:/x`; an endpoint is stored as
+        // given, so it must also be spelled as an absolute URL.
+        let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+        let spelled_absolute = lower.starts_with("http://") || lower.starts_with("https://");
+        if !spelled_absolute
+            || !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none_or(str::is_empty)
+        {
             return Err(ValidationError::new("api_endpoint", Rule::HttpUrl));
         }
         Ok(Self(s.to_owned()))
