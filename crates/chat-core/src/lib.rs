@@ -11,6 +11,8 @@ mod model;
 mod secrets;
 mod service;
 mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 pub mod validation;
 

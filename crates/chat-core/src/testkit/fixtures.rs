@@ -1,0 +1,164 @@
+//! Records for the cases: complete, valid, and easy to vary.
+
+use std::fmt::Debug;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::error::{Entity, Error, Result};
+use crate::ids::{
+    AttachmentId, ConfigId, ConversationId, MessageId, ProviderId, SessionId, UserId,
+};
+use crate::model::{
+    Attachment, Conversation, LlmProvider, Message, MessageDraft, PasswordHash, Role, Session,
+    TokenHash, User, UserLlmConfig,
+};
+use crate::secrets::SealedKey;
+use crate::time;
+
+/// A fixed instant with a full six digits of microseconds, plus `secs` seconds.
+pub(crate) fn at(secs: i64) -> DateTime<Utc> {
+    let base = Utc
+        .with_ymd_and_hms(2026, 11, 26, 12, 34, 56)
+        .single()
+        .expect("a valid date")
+        + chrono::Duration::microseconds(123_456);
+    base + chrono::Duration::seconds(secs)
+}
+
+pub(crate) fn password_hash() -> PasswordHash {
+    PasswordHash(
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4"
+            .to_owned(),
+    )
+}
+
+pub(crate) fn user(name: &str) -> User {
+    User {
+        id: UserId::new(),
+        username: name.to_owned(),
+        email: Some(format!("{name}@example.com")),
+        password_hash: password_hash(),
+        created_at: time::now(),
+    }
+}
+
+pub(crate) fn token() -> TokenHash {
+    TokenHash(rand::random())
+}
+
+pub(crate) fn session(user: UserId, expires_at: DateTime<Utc>) -> Session {
+    Session {
+        id: SessionId::new(),
+        user_id: user,
+        token_hash: token(),
+        created_at: at(0),
+        expires_at,
+    }
+}
+
+pub(crate) fn conversation(user: UserId, title: &str) -> Conversation {
+    let now = time::now();
+    Conversation {
+        id: ConversationId::new(),
+        user_id: user,
+        title: title.to_owned(),
+        created_at: now,
+        updated_at: now,
+        message_count: 0,
+    }
+}
+
+pub(crate) fn draft(conversation: &Conversation, content: &str) -> MessageDraft {
+    MessageDraft {
+        id: MessageId::new(),
+        conversation_id: conversation.id,
+        user_id: conversation.user_id,
+        role: Role::User,
+        content: content.to_owned(),
+        metadata: None,
+        created_at: time::now(),
+    }
+}
+
+pub(crate) fn attachment(message: &Message) -> Attachment {
+    Attachment {
+        id: AttachmentId::new(),
+        message_id: message.id,
+        conversation_id: message.conversation_id,
+        user_id: message.user_id,
+        file_type: "image/png".to_owned(),
+        file_path: "uploads/photo.png".to_owned(),
+        created_at: time::now(),
+    }
+}
+
+pub(crate) fn provider(owner: Option<UserId>, name: &str) -> LlmProvider {
+    LlmProvider {
+        id: ProviderId::new(),
+        owner_id: owner,
+        name: name.to_owned(),
+        api_endpoint: "https://llm.example.com/v1".to_owned(),
+        created_at: time::now(),
+    }
+}
+
+pub(crate) fn config(user: UserId, provider: ProviderId) -> UserLlmConfig {
+    let now = time::now();
+    UserLlmConfig {
+        id: ConfigId::new(),
+        user_id: user,
+        provider_id: provider,
+        sealed_key: SealedKey(vec![1, 0xde, 0xad, 0xbe, 0xef, 0, 255, 7]),
+        api_key_hint: Some("…cdef".to_owned()),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Unwraps `result`, naming the operation when it failed.
+#[track_caller]
+pub(crate) fn ok<T>(result: Result<T>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => panic!("{what}: expected Ok, got the error {err:?} ({err})"),
+    }
+}
+
+/// Asserts that `result` is `Error::NotFound(entity)`.
+#[track_caller]
+pub(crate) fn expect_not_found<T: Debug>(result: Result<T>, entity: Entity, what: &str) {
+    match result {
+        Err(Error::NotFound(e)) if e == entity => {}
+        other => panic!("{what}: expected Err(NotFound({entity:?})), got {other:?}"),
+    }
+}
+
+/// Asserts that `result` is `Error::Conflict` on `entity` and `field`.
+#[track_caller]
+pub(crate) fn expect_conflict<T: Debug>(
+    result: Result<T>,
+    entity: Entity,
+    field: &str,
+    what: &str,
+) {
+    match result {
+        Err(Error::Conflict {
+            entity: e,
+            field: f,
+        }) if e == entity && f == field => {}
+        other => panic!(
+            "{what}: expected Err(Conflict {{ entity: {entity:?}, field: {field:?} }}), got {other:?}"
+        ),
+    }
+}
+
+/// Asserts that `result` is some `Error::Conflict` on `entity`, whichever field.
+#[track_caller]
+pub(crate) fn expect_any_conflict<T: Debug>(result: Result<T>, entity: Entity, what: &str) {
+    match result {
+        Err(Error::Conflict { entity: e, .. }) if e == entity => {}
+        other => {
+            panic!("{what}: expected Err(Conflict {{ entity: {entity:?}, .. }}), got {other:?}")
+        }
+    }
+}
