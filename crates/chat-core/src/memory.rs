@@ -143,6 +143,12 @@ impl Store for MemoryStore {
                 field: "token",
             });
         }
+        if s.sessions.values().any(|other| other.id == session.id) {
+            return Err(Error::Conflict {
+                entity: Entity::Session,
+                field: "id",
+            });
+        }
         s.sessions.insert(session.token_hash, session.clone());
         Ok(())
     }
