@@ -1,1 +1,462 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod commit;
+mod error;
+mod keys;
+mod records;
+mod trees;
+
+#[doc(hidden)]
+pub mod bench_support;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chat_core::{
+    Attachment, AttachmentId, Conversation, ConversationId, Limit, LlmProvider, Message,
+    MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
+    TokenHash, User, UserId, UserLlmConfig,
+};
+use chrono::{DateTime, Utc};
+
+use crate::commit::{Flusher, GroupCommit};
+use crate::error::StoreError;
+use crate::trees::Trees;
+
+pub use crate::error::OpenError;
+
+/// The version of the key layout and record encoding this build writes, stored in the
+/// database. A database of another version is refused at open.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The key under which the format version is kept in the `meta` tree.
+const FORMAT_KEY: &[u8] = b"format_version";
+
+/// The name sled gives the tree every database starts with.
+const DEFAULT_TREE: &[u8] = b"__sled__default";
+
+/// How to open a [`SledStore`].
+///
+/// ```no_run
+/// use chat_store_sled::SledConfig;
+/// let store = SledConfig::new("data/chat")
+///     .cache_capacity(256 * 1024 * 1024)
+///     .open()?;
+/// # Ok::<(), chat_store_sled::OpenError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SledConfig {
+    path: PathBuf,
+    cache_capacity: Option<u64>,
+    sync_data: bool,
+}
+
+impl SledConfig {
+    /// A store in the directory `path` (created if missing), with defaults: sled's page
+    /// cache of 1 GiB at most, and `fdatasync` after every flush.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            cache_capacity: None,
+            sync_data: true,
+        }
+    }
+
+    /// The most memory sled's page cache may use, in bytes.
+    #[must_use]
+    pub fn cache_capacity(mut self, bytes: u64) -> Self {
+        self.cache_capacity = Some(bytes);
+        self
+    }
+
+    /// Whether each group flush ends with `fdatasync` of the database file (the default).
+    ///
+    /// Without it, an `Ok` still survives the process being killed, but on Linux sled's
+    /// own flush (`sync_file_range`) does not promise that the data survives a power cut.
+    #[must_use]
+    pub fn sync_data(mut self, on: bool) -> Self {
+        self.sync_data = on;
+        self
+    }
+
+    /// Opens (or creates) the store. Blocks while sled reads its files.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] when the path cannot be used, is not a chat-store sled database, is
+    /// in use, or holds a format version this build does not read.
+    pub fn open(self) -> Result<SledStore, OpenError> {
+        let path = self.path.clone();
+        check_path(&path)?;
+        let db = open_db(&self)?;
+        let sled_err = |source| OpenError::Sled {
+            path: path.clone(),
+            source,
+        };
+        let names = db.tree_names();
+        let fresh = if names
+            .iter()
+            .any(|name| name.as_ref() == keys::tree::META.as_bytes())
+        {
+            let meta = db.open_tree(keys::tree::META).map_err(sled_err)?;
+            let version = meta.get(FORMAT_KEY).map_err(sled_err)?;
+            let version = version
+                .as_deref()
+                .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| OpenError::NotADatabase {
+                    path: path.clone(),
+                    source: Some("the format version is missing or malformed".into()),
+                })?;
+            if version != FORMAT_VERSION {
+                return Err(OpenError::UnsupportedVersion {
+                    path,
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            false
+        } else if names.iter().all(|name| name.as_ref() == DEFAULT_TREE) && db.is_empty() {
+            true
+        } else {
+            return Err(OpenError::NotADatabase {
+                path,
+                source: Some("a sled database of another program".into()),
+            });
+        };
+        let trees = Trees::open(db.clone()).map_err(sled_err)?;
+        if fresh {
+            trees
+                .meta
+                .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+                .map_err(sled_err)?;
+            db.flush().map_err(sled_err)?;
+        }
+        trees
+            .finish_closing()
+            .map_err(|e| OpenError::NotADatabase {
+                path: path.clone(),
+                source: Some(Box::new(e)),
+            })?;
+        let sync_file = if self.sync_data {
+            let file = File::open(path.join("db")).map_err(|source| OpenError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Some(file)
+        } else {
+            None
+        };
+        let commit = GroupCommit::new(Flusher { db, sync_file });
+        Ok(SledStore {
+            inner: Arc::new(Inner { trees, commit }),
+        })
+    }
+}
+
+/// Refuses paths that cannot be, or plainly are not, a sled database, before sled creates
+/// anything there.
+fn check_path(path: &Path) -> Result<(), OpenError> {
+    let io = |source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => Err(OpenError::NotADatabase {
+            path: path.to_path_buf(),
+            source: Some("not a directory".into()),
+        }),
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(path).map_err(io)?;
+            let empty = entries.next().is_none();
+            let has_sled_files = path.join("db").is_file() && path.join("conf").is_file();
+            if empty || has_sled_files {
+                Ok(())
+            } else {
+                Err(OpenError::NotADatabase {
+                    path: path.to_path_buf(),
+                    source: Some("the directory has files but no sled database".into()),
+                })
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn open_db(config: &SledConfig) -> Result<sled::Db, OpenError> {
+    let path = config.path.clone();
+    let mut sled_config = sled::Config::new().path(&path);
+    if let Some(bytes) = config.cache_capacity {
+        sled_config = sled_config.cache_capacity(bytes);
+    }
+    // sled 0.34 can panic on files it cannot parse; that is a bad database, not a crash.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sled_config.open()));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+            Err(OpenError::Locked { path })
+        }
+        Ok(Err(sled::Error::Io(source))) => Err(OpenError::Io { path, source }),
+        Ok(Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_)))) => {
+            Err(OpenError::NotADatabase {
+                path,
+                source: Some(Box::new(e)),
+            })
+        }
+        Ok(Err(source)) => Err(OpenError::Sled { path, source }),
+        Err(_) => Err(OpenError::NotADatabase {
+            path,
+            source: Some("sled could not read the files".into()),
+        }),
+    }
+}
+
+/// The embedded [`Store`] on sled. Cheap to clone; clones share one database.
+///
+/// Every call runs on tokio's blocking pool, so it must be made inside a tokio runtime.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    trees: Trees,
+    commit: GroupCommit,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in the directory `path` with the defaults of
+    /// [`SledConfig::new`].
+    ///
+    /// # Errors
+    ///
+    /// See [`SledConfig::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        SledConfig::new(path).open()
+    }
+
+    /// Runs `op` on a blocking thread: sled's calls may wait on disk.
+    async fn blocking<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || op(&inner.trees))
+            .await
+            .map_err(StoreError::Task)?
+    }
+
+    /// Runs a write, then waits for a group flush that covers it.
+    ///
+    /// Answers that a write made no change (not found, a conflict) are flushed too: they
+    /// may rest on another writer's change that is not yet on disk.
+    async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+    {
+        let result = self.blocking(op).await;
+        if matches!(result, Err(chat_core::Error::Backend { .. })) {
+            return result;
+        }
+        self.inner.commit.sync().await?;
+        result
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.blocking(|t| {
+            t.meta
+                .get(FORMAT_KEY)
+                .map_err(|e| StoreError::Sled(e).into())
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let user = user.clone();
+        self.write(move |t| t.create_user(&user)).await
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>> {
+        self.blocking(move |t| t.get_user(id)).await
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let username = username.to_owned();
+        self.blocking(move |t| t.get_user_by_username(&username))
+            .await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let session = session.clone();
+        self.write(move |t| t.create_session(&session)).await
+    }
+
+    async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
+        let token_hash = *token_hash;
+        self.blocking(move |t| t.get_session(&token_hash)).await
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
+        let token_hash = *token_hash;
+        self.write(move |t| t.delete_session(&token_hash)).await
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.write(move |t| t.delete_expired_sessions(now)).await
+    }
+
+    async fn create_conversation(&self, conversation: &Conversation) -> Result<()> {
+        let conversation = conversation.clone();
+        self.write(move |t| t.create_conversation(&conversation))
+            .await
+    }
+
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        self.blocking(move |t| t.get_conversation(id)).await
+    }
+
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        before: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>> {
+        self.blocking(move |t| t.list_conversations(user, before, limit.get()))
+            .await
+    }
+
+    async fn rename_conversation(
+        &self,
+        id: ConversationId,
+        title: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Conversation>> {
+        let title = title.to_owned();
+        self.write(move |t| t.rename_conversation(id, &title, at))
+            .await
+    }
+
+    async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        self.write(move |t| t.delete_conversation(id)).await
+    }
+
+    async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
+        self.write(move |t| t.append_message(draft)).await
+    }
+
+    async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
+        self.blocking(move |t| t.get_message(id)).await
+    }
+
+    async fn list_messages(
+        &self,
+        conversation: ConversationId,
+        order: MessageOrder,
+        limit: Limit,
+    ) -> Result<Vec<Message>> {
+        self.blocking(move |t| t.list_messages(conversation, order, limit.get()))
+            .await
+    }
+
+    async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
+        self.write(move |t| t.delete_message(id, at)).await
+    }
+
+    async fn create_attachment(&self, attachment: &Attachment) -> Result<()> {
+        let attachment = attachment.clone();
+        self.write(move |t| t.create_attachment(&attachment)).await
+    }
+
+    async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
+        self.blocking(move |t| t.get_attachment(id)).await
+    }
+
+    async fn list_attachments(
+        &self,
+        message: MessageId,
+        after: Option<AttachmentId>,
+        limit: Limit,
+    ) -> Result<Vec<Attachment>> {
+        self.blocking(move |t| t.list_attachments(message, after, limit.get()))
+            .await
+    }
+
+    async fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
+        self.write(move |t| t.delete_attachment(id)).await
+    }
+
+    async fn create_provider(&self, provider: &LlmProvider) -> Result<()> {
+        let provider = provider.clone();
+        self.write(move |t| t.create_provider(&provider)).await
+    }
+
+    async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
+        self.blocking(move |t| t.get_provider(id)).await
+    }
+
+    async fn list_providers(
+        &self,
+        user: UserId,
+        after: Option<ProviderId>,
+        limit: Limit,
+    ) -> Result<Vec<LlmProvider>> {
+        self.blocking(move |t| t.list_providers(user, after, limit.get()))
+            .await
+    }
+
+    async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
+        self.write(move |t| t.delete_provider(id)).await
+    }
+
+    async fn create_config(&self, config: &UserLlmConfig) -> Result<()> {
+        let config = config.clone();
+        self.write(move |t| t.create_config(&config)).await
+    }
+
+    async fn get_config(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+    ) -> Result<Option<UserLlmConfig>> {
+        self.blocking(move |t| t.get_config(user, provider)).await
+    }
+
+    async fn update_config(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        sealed_key: SealedKey,
+        api_key_hint: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserLlmConfig>> {
+        self.write(move |t| {
+            t.update_config(user, provider, &sealed_key, api_key_hint.as_deref(), at)
+        })
+        .await
+    }
+
+    async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
+        self.write(move |t| t.delete_config(user, provider)).await
+    }
+}
