@@ -1,0 +1,173 @@
+//! What both stores share: value conversions, schema-version checks and error helpers.
+
+use chat_core::{Error, Limit, MessageOrder, Result, Role};
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+
+use crate::OpenError;
+
+/// A value read back from the database that the model cannot hold, such as a negative
+/// count: a sign of a database edited by hand or by a broken program.
+#[derive(Debug, thiserror::Error)]
+#[error("the database holds a value this program cannot read: {0}")]
+pub(crate) struct Corrupt(pub(crate) String);
+
+/// A value given to the store that the database cannot hold.
+#[derive(Debug, thiserror::Error)]
+#[error("a value is out of the database's range: {0}")]
+pub(crate) struct OutOfRange(pub(crate) &'static str);
+
+pub(crate) fn backend_error(backend: &'static str) -> impl Fn(sqlx::Error) -> Error {
+    move |error| Error::backend(backend, error)
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_foreign_key_violation())
+}
+
+pub(crate) fn conflict(entity: chat_core::Entity, field: &'static str) -> Error {
+    Error::Conflict { entity, field }
+}
+
+/// A count or `seq` from the model as the database's signed 64-bit integer.
+pub(crate) fn to_i64(backend: &'static str, value: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::backend(backend, OutOfRange(what)))
+}
+
+/// A count or `seq` read back from the database.
+pub(crate) fn to_u64(backend: &'static str, value: i64, what: &str) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| Error::backend(backend, Corrupt(format!("{what} is negative ({value})"))))
+}
+
+pub(crate) fn limit(limit: Limit) -> i64 {
+    // A Limit is at most 1000, so this never saturates.
+    i64::try_from(limit.get()).unwrap_or(i64::MAX)
+}
+
+/// A page of messages as SQL bounds: `Some((ascending, bound))`, with the bound exclusive,
+/// or `None` when the page is empty whatever is stored.
+///
+/// `seq` starts at 1 and stays far below `i64::MAX`, so 0 and `i64::MAX` stand for "no
+/// cursor" and one query shape serves both cases; a cursor beyond `i64::MAX` is a position
+/// past every stored message.
+pub(crate) fn seq_bounds(order: MessageOrder) -> Option<(bool, i64)> {
+    match order {
+        MessageOrder::Ascending { after: None } => Some((true, 0)),
+        MessageOrder::Ascending { after: Some(after) } => match i64::try_from(after) {
+            Ok(after) if after < i64::MAX => Some((true, after)),
+            _ => None,
+        },
+        MessageOrder::Descending { before } => Some((
+            false,
+            before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+        )),
+    }
+}
+
+pub(crate) fn role(backend: &'static str, text: &str) -> Result<Role> {
+    text.parse()
+        .map_err(|_| Error::backend(backend, Corrupt(format!("unknown role {text:?}"))))
+}
+
+/// Metadata as the JSON text kept in the database. Stored as text (not parsed into a
+/// binary form) so that it reads back as it went in.
+pub(crate) fn metadata_to_text(
+    backend: &'static str,
+    metadata: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Option<String>> {
+    metadata
+        .map(|m| serde_json::to_string(m).map_err(|e| Error::backend(backend, e)))
+        .transpose()
+}
+
+pub(crate) fn metadata_from_text(
+    backend: &'static str,
+    text: Option<String>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| Error::backend(backend, e)))
+        .transpose()
+}
+
+/// A time from SQLite's INTEGER microseconds.
+#[cfg(feature = "sqlite")]
+pub(crate) fn from_micros(backend: &'static str, micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        Error::backend(
+            backend,
+            Corrupt(format!("timestamp {micros} µs is out of range")),
+        )
+    })
+}
+
+#[cfg(feature = "sqlite")]
+pub(crate) fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The newest migration `migrator` carries.
+pub(crate) fn known_version(migrator: &Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Refuses a database that a newer program has migrated, and, when migrations are not run
+/// on open, one that is behind.
+pub(crate) fn check_versions(
+    backend: &'static str,
+    location: &str,
+    migrator: &Migrator,
+    applied: &[i64],
+    will_migrate: bool,
+) -> Result<(), OpenError> {
+    let known = known_version(migrator);
+    let found = applied.iter().copied().max().unwrap_or(0);
+    let unknown = applied
+        .iter()
+        .any(|v| !migrator.iter().any(|m| m.version == *v));
+    if unknown || found > known {
+        return Err(OpenError::SchemaTooNew {
+            backend,
+            location: location.to_owned(),
+            found,
+            known,
+        });
+    }
+    let pending = migrator
+        .iter()
+        .any(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version));
+    if pending && !will_migrate {
+        return Err(OpenError::SchemaTooOld {
+            backend,
+            location: location.to_owned(),
+            found,
+            known,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn migrate_error(
+    backend: &'static str,
+    location: &str,
+    migrator: &Migrator,
+    error: sqlx::migrate::MigrateError,
+) -> OpenError {
+    match error {
+        // A race with another process that migrated further between our check and the run.
+        sqlx::migrate::MigrateError::VersionMissing(found) => OpenError::SchemaTooNew {
+            backend,
+            location: location.to_owned(),
+            found,
+            known: known_version(migrator),
+        },
+        other => OpenError::Migrate {
+            backend,
+            location: location.to_owned(),
+            source: Box::new(other),
+        },
+    }
+}

@@ -1,0 +1,977 @@
+//! [`SqliteStore`]: the [`Store`] over one SQLite file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_core::{
+    Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
+    Message, MessageDraft, MessageId, MessageOrder, PasswordHash, ProviderId, Result, SealedKey,
+    Session, Store, TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
+};
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::OpenError;
+use crate::common::{
+    Corrupt, backend_error, check_versions, conflict, from_micros, is_foreign_key_violation,
+    is_unique_violation, limit, metadata_from_text, metadata_to_text, migrate_error, role,
+    seq_bounds, to_i64, to_micros, to_u64,
+};
+
+const BACKEND: &str = "sqlite";
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// What an acknowledged write survives; SQLite's `synchronous` setting in WAL mode.
+///
+/// *Requires the `sqlite` feature.*
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SqliteSynchronous {
+    /// `synchronous = NORMAL`: a commit is written to the WAL file before it is
+    /// acknowledged, and the WAL is synced at checkpoints. The change survives the process
+    /// being killed; a power cut or OS crash may lose the last commits (never corrupting
+    /// the file). What the `Store` contract asks for, at a fraction of FULL's cost.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: the WAL is synced on every commit, so an acknowledged change
+    /// also survives a power cut or OS crash. Each commit waits for the disk.
+    Full,
+}
+
+/// How [`SqliteStore::open_with`] sets up the database.
+///
+/// *Requires the `sqlite` feature.*
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// How many connections serve reads at once (writes have one connection of their own).
+    pub max_readers: u32,
+    /// How long a write waits for another process's write lock before failing.
+    pub busy_timeout: Duration,
+    /// How long an operation waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+    /// What an acknowledged write survives.
+    pub synchronous: SqliteSynchronous,
+    /// Create the file if it does not exist.
+    pub create_if_missing: bool,
+    /// Apply pending migrations when opening. When `false`, opening a database whose
+    /// schema is behind fails with [`OpenError::SchemaTooOld`] until an operator runs
+    /// [`SqliteStore::migrate`].
+    pub migrate_on_open: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(30),
+            synchronous: SqliteSynchronous::Normal,
+            create_if_missing: true,
+            migrate_on_open: true,
+        }
+    }
+}
+
+/// A [`Store`] over one SQLite database file.
+///
+/// The database runs in WAL mode with foreign keys on. Writes go through one connection and
+/// take SQLite's write lock when they begin (`BEGIN IMMEDIATE`), so writers in this process
+/// queue without spinning and writers in other processes wait up to
+/// [`busy_timeout`](SqliteOptions::busy_timeout) rather than fail part-way through. Reads use
+/// a pool of their own and run beside writes.
+///
+/// *Requires the `sqlite` feature.*
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    location: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `path` with default options and
+    /// applies pending migrations.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] if the file cannot be opened, its schema is newer than this program's,
+    /// or a migration fails.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Opens the database at `path` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); with `migrate_on_open` off, also
+    /// [`OpenError::SchemaTooOld`] for a database that needs migrating.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, OpenError> {
+        let path = path.as_ref();
+        let location = path.display().to_string();
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(options.create_if_missing)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.synchronous {
+                SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
+                SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+            })
+            // sqlx sets these on every new connection; SQLite forgets them per connection.
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        let connect_error = |error: sqlx::Error| OpenError::Connect {
+            backend: BACKEND,
+            location: location.clone(),
+            source: Box::new(error),
+        };
+        // One writer connection: SQLite allows one writer at a time anyway, and queueing
+        // in the pool is cheaper than SQLite's sleep-and-retry busy handler.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(connect_error)?;
+        let store = Self {
+            reader: SqlitePoolOptions::new()
+                .max_connections(options.max_readers.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy_with(connect),
+            writer,
+            location,
+        };
+        store.check_and_migrate(options.migrate_on_open).await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations this program carries that the database lacks.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::SchemaTooNew`] if the database was migrated by a newer program;
+    /// [`OpenError::Migrate`] if a migration fails.
+    pub async fn migrate(&self) -> Result<(), OpenError> {
+        self.check_and_migrate(true).await
+    }
+
+    /// Closes every connection, waiting for operations in flight.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn check_and_migrate(&self, migrate: bool) -> Result<(), OpenError> {
+        let error = |e| migrate_error(BACKEND, &self.location, &MIGRATOR, e);
+        let applied = self.applied_versions().await.map_err(|e| error(e.into()))?;
+        check_versions(BACKEND, &self.location, &MIGRATOR, &applied, migrate)?;
+        if migrate {
+            MIGRATOR.run(&self.writer).await.map_err(error)?;
+        }
+        Ok(())
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.writer)
+        .await?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.writer)
+            .await
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        // Taking the write lock up front means no transaction ever has to upgrade a read
+        // lock, which is what makes SQLite answer SQLITE_BUSY without waiting.
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(be)
+    }
+
+    async fn exists(&self, sql: &'static str, id: Uuid) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(found.is_some())
+    }
+}
+
+fn be(error: sqlx::Error) -> Error {
+    backend_error(BACKEND)(error)
+}
+
+fn id<T: From<Uuid>>(row: &SqliteRow, column: &str) -> Result<T> {
+    row.try_get::<Uuid, _>(column).map(T::from).map_err(be)
+}
+
+fn opt_id<T: From<Uuid>>(row: &SqliteRow, column: &str) -> Result<Option<T>> {
+    row.try_get::<Option<Uuid>, _>(column)
+        .map(|id| id.map(T::from))
+        .map_err(be)
+}
+
+fn time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+    from_micros(BACKEND, row.try_get(column).map_err(be)?)
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column).map_err(be)
+}
+
+fn count(row: &SqliteRow, column: &str) -> Result<u64> {
+    to_u64(BACKEND, get(row, column)?, column)
+}
+
+const USER_COLUMNS: &str = "id, username, email, password_hash, created_at";
+
+fn user(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        id: id(row, "id")?,
+        username: get(row, "username")?,
+        email: get(row, "email")?,
+        password_hash: PasswordHash(get(row, "password_hash")?),
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn session(row: &SqliteRow) -> Result<Session> {
+    let hash: Vec<u8> = get(row, "token_hash")?;
+    let hash = <[u8; 32]>::try_from(hash.as_slice())
+        .map_err(|_| Error::backend(BACKEND, Corrupt("a token hash is not 32 bytes".into())))?;
+    Ok(Session {
+        id: id(row, "id")?,
+        user_id: id(row, "user_id")?,
+        token_hash: TokenHash(hash),
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+    })
+}
+
+fn conversation(row: &SqliteRow) -> Result<Conversation> {
+    Ok(Conversation {
+        id: id(row, "id")?,
+        user_id: id(row, "user_id")?,
+        title: get(row, "title")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        message_count: count(row, "message_count")?,
+    })
+}
+
+fn message(row: &SqliteRow) -> Result<Message> {
+    Ok(Message {
+        id: id(row, "id")?,
+        conversation_id: id(row, "conversation_id")?,
+        user_id: id(row, "user_id")?,
+        seq: count(row, "seq")?,
+        role: role(BACKEND, get(row, "role")?)?,
+        content: get(row, "content")?,
+        metadata: metadata_from_text(BACKEND, get(row, "metadata")?)?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn attachment(row: &SqliteRow) -> Result<Attachment> {
+    Ok(Attachment {
+        id: id(row, "id")?,
+        message_id: id(row, "message_id")?,
+        conversation_id: id(row, "conversation_id")?,
+        user_id: id(row, "user_id")?,
+        file_type: get(row, "file_type")?,
+        file_path: get(row, "file_path")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn provider(row: &SqliteRow) -> Result<LlmProvider> {
+    Ok(LlmProvider {
+        id: id(row, "id")?,
+        owner_id: opt_id(row, "owner_id")?,
+        name: get(row, "name")?,
+        api_endpoint: get(row, "api_endpoint")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn config(row: &SqliteRow) -> Result<UserLlmConfig> {
+    Ok(UserLlmConfig {
+        id: id(row, "id")?,
+        user_id: id(row, "user_id")?,
+        provider_id: id(row, "provider_id")?,
+        sealed_key: SealedKey(get(row, "sealed_key")?),
+        api_key_hint: get(row, "api_key_hint")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+fn all<T>(rows: Vec<SqliteRow>, f: fn(&SqliteRow) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+fn uuid<T: Into<Uuid>>(id: T) -> Uuid {
+    id.into()
+}
+
+const CONVERSATION_COLUMNS: &str = "id, user_id, title, created_at, updated_at, message_count";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(be)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let key = username_key(&user.username);
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, username_key, email, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(uuid(user.id))
+        .bind(&user.username)
+        .bind(&key)
+        .bind(&user.email)
+        .bind(&user.password_hash.0)
+        .bind(to_micros(user.created_at))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                let taken: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM users WHERE username_key = ?1")
+                        .bind(&key)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(be)?;
+                Err(conflict(
+                    Entity::User,
+                    if taken.is_some() { "username" } else { "id" },
+                ))
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(uuid(id))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(be)?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key = ?1"
+        ))
+        .bind(username_key(username))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(user)
+        .transpose()
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&session.token_hash.0[..])
+        .bind(uuid(session.id))
+        .bind(uuid(session.user_id))
+        .bind(to_micros(session.created_at))
+        .bind(to_micros(session.expires_at))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                let taken: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM sessions WHERE token_hash = ?1")
+                        .bind(&session.token_hash.0[..])
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(be)?;
+                Err(conflict(
+                    Entity::Session,
+                    if taken.is_some() { "token" } else { "id" },
+                ))
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
+        sqlx::query(
+            "SELECT token_hash, id, user_id, created_at, expires_at
+             FROM sessions WHERE token_hash = ?1",
+        )
+        .bind(&token_hash.0[..])
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(session)
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+            .bind(&token_hash.0[..])
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+            .bind(to_micros(now))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_conversation(&self, c: &Conversation) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO conversations
+                 (id, user_id, title, created_at, updated_at, message_count, last_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+        )
+        .bind(uuid(c.id))
+        .bind(uuid(c.user_id))
+        .bind(&c.title)
+        .bind(to_micros(c.created_at))
+        .bind(to_micros(c.updated_at))
+        .bind(to_i64(BACKEND, c.message_count, "message_count")?)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                conflict(Entity::Conversation, "id")
+            } else {
+                be(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
+        ))
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(conversation)
+        .transpose()
+    }
+
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        before: Option<ConversationId>,
+        page: Limit,
+    ) -> Result<Vec<Conversation>> {
+        let rows = match before {
+            None => sqlx::query(
+                "SELECT id, user_id, title, created_at, updated_at, message_count
+                 FROM conversations WHERE user_id = ?1
+                 ORDER BY id DESC LIMIT ?2",
+            )
+            .bind(uuid(user))
+            .bind(limit(page)),
+            Some(before) => sqlx::query(
+                "SELECT id, user_id, title, created_at, updated_at, message_count
+                 FROM conversations WHERE user_id = ?1 AND id < ?3
+                 ORDER BY id DESC LIMIT ?2",
+            )
+            .bind(uuid(user))
+            .bind(limit(page))
+            .bind(uuid(before)),
+        }
+        .fetch_all(&self.reader)
+        .await
+        .map_err(be)?;
+        all(rows, conversation)
+    }
+
+    async fn rename_conversation(
+        &self,
+        id: ConversationId,
+        title: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Conversation>> {
+        sqlx::query(&format!(
+            "UPDATE conversations SET title = ?2, updated_at = ?3 WHERE id = ?1
+             RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(uuid(id))
+        .bind(title)
+        .bind(to_micros(at))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(conversation)
+        .transpose()
+    }
+
+    async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        // Messages and their attachments go with it through ON DELETE CASCADE, in the same
+        // statement and so the same transaction.
+        let done = sqlx::query("DELETE FROM conversations WHERE id = ?1")
+            .bind(uuid(id))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
+        let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
+        let mut tx = self.write_tx().await?;
+        // The counter lives on the conversation row and moves inside the write lock, so
+        // every appender, in this process or another, gets the next number.
+        let seq: Option<i64> = sqlx::query_scalar(
+            "UPDATE conversations
+             SET last_seq = last_seq + 1, message_count = message_count + 1, updated_at = ?3
+             WHERE id = ?1 AND user_id = ?2
+             RETURNING last_seq",
+        )
+        .bind(uuid(draft.conversation_id))
+        .bind(uuid(draft.user_id))
+        .bind(to_micros(draft.created_at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(be)?;
+        let Some(seq) = seq else {
+            // The id clash is reported first, as MemoryStore does.
+            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?1")
+                .bind(uuid(draft.id))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(be)?;
+            return Err(if taken.is_some() {
+                conflict(Entity::Message, "id")
+            } else {
+                Error::NotFound(Entity::Conversation)
+            });
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO messages
+                 (id, conversation_id, user_id, seq, role, content, metadata, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(uuid(draft.id))
+        .bind(uuid(draft.conversation_id))
+        .bind(uuid(draft.user_id))
+        .bind(seq)
+        .bind(draft.role.as_str())
+        .bind(&draft.content)
+        .bind(metadata)
+        .bind(to_micros(draft.created_at))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // Dropping the transaction rolls the counter back.
+            Err(e) if is_unique_violation(&e) => return Err(conflict(Entity::Message, "id")),
+            Err(e) if is_foreign_key_violation(&e) => {
+                return Err(Error::NotFound(Entity::Conversation));
+            }
+            Err(e) => return Err(be(e)),
+        }
+        tx.commit().await.map_err(be)?;
+        Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
+    }
+
+    async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
+        sqlx::query(
+            "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+             FROM messages WHERE id = ?1",
+        )
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(message)
+        .transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        conversation: ConversationId,
+        order: MessageOrder,
+        page: Limit,
+    ) -> Result<Vec<Message>> {
+        let Some((ascending, bound)) = seq_bounds(order) else {
+            return Ok(Vec::new());
+        };
+        let sql = if ascending {
+            "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+             FROM messages WHERE conversation_id = ?1 AND seq > ?2
+             ORDER BY seq ASC LIMIT ?3"
+        } else {
+            "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+             FROM messages WHERE conversation_id = ?1 AND seq < ?2
+             ORDER BY seq DESC LIMIT ?3"
+        };
+        let rows = sqlx::query(sql)
+            .bind(uuid(conversation))
+            .bind(bound)
+            .bind(limit(page))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(be)?;
+        all(rows, message)
+    }
+
+    async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let conversation: Option<Uuid> =
+            sqlx::query_scalar("DELETE FROM messages WHERE id = ?1 RETURNING conversation_id")
+                .bind(uuid(id))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(be)?;
+        let Some(conversation) = conversation else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE conversations SET message_count = message_count - 1, updated_at = ?2
+             WHERE id = ?1",
+        )
+        .bind(conversation)
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+        tx.commit().await.map_err(be)?;
+        Ok(true)
+    }
+
+    async fn create_attachment(&self, a: &Attachment) -> Result<()> {
+        // Inserting from the message row makes "the message exists and its conversation and
+        // owner are these" one statement with the insert.
+        let inserted = sqlx::query(
+            "INSERT INTO attachments
+                 (id, message_id, conversation_id, user_id, file_type, file_path, created_at)
+             SELECT ?1, id, conversation_id, user_id, ?5, ?6, ?7 FROM messages
+             WHERE id = ?2 AND conversation_id = ?3 AND user_id = ?4",
+        )
+        .bind(uuid(a.id))
+        .bind(uuid(a.message_id))
+        .bind(uuid(a.conversation_id))
+        .bind(uuid(a.user_id))
+        .bind(&a.file_type)
+        .bind(&a.file_path)
+        .bind(to_micros(a.created_at))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(done) if done.rows_affected() > 0 => Ok(()),
+            Ok(_) => {
+                if self
+                    .exists("SELECT 1 FROM attachments WHERE id = ?1", uuid(a.id))
+                    .await?
+                {
+                    Err(conflict(Entity::Attachment, "id"))
+                } else {
+                    Err(Error::NotFound(Entity::Message))
+                }
+            }
+            Err(e) if is_unique_violation(&e) => Err(conflict(Entity::Attachment, "id")),
+            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Message)),
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
+        sqlx::query(
+            "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+             FROM attachments WHERE id = ?1",
+        )
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(attachment)
+        .transpose()
+    }
+
+    async fn list_attachments(
+        &self,
+        message: MessageId,
+        after: Option<AttachmentId>,
+        page: Limit,
+    ) -> Result<Vec<Attachment>> {
+        let rows = match after {
+            None => sqlx::query(
+                "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+                 FROM attachments WHERE message_id = ?1
+                 ORDER BY id ASC LIMIT ?2",
+            )
+            .bind(uuid(message))
+            .bind(limit(page)),
+            Some(after) => sqlx::query(
+                "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+                 FROM attachments WHERE message_id = ?1 AND id > ?3
+                 ORDER BY id ASC LIMIT ?2",
+            )
+            .bind(uuid(message))
+            .bind(limit(page))
+            .bind(uuid(after)),
+        }
+        .fetch_all(&self.reader)
+        .await
+        .map_err(be)?;
+        all(rows, attachment)
+    }
+
+    async fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM attachments WHERE id = ?1")
+            .bind(uuid(id))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_provider(&self, p: &LlmProvider) -> Result<()> {
+        let key = provider_name_key(&p.name);
+        let inserted = sqlx::query(
+            "INSERT INTO providers (id, owner_id, name, name_key, api_endpoint, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(uuid(p.id))
+        .bind(p.owner_id.map(uuid))
+        .bind(&p.name)
+        .bind(&key)
+        .bind(&p.api_endpoint)
+        .bind(to_micros(p.created_at))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                let taken: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM providers WHERE owner_id IS ?1 AND name_key = ?2",
+                )
+                .bind(p.owner_id.map(uuid))
+                .bind(&key)
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(be)?;
+                Err(conflict(
+                    Entity::Provider,
+                    if taken.is_some() { "name" } else { "id" },
+                ))
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
+        sqlx::query(
+            "SELECT id, owner_id, name, api_endpoint, created_at FROM providers WHERE id = ?1",
+        )
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(provider)
+        .transpose()
+    }
+
+    async fn list_providers(
+        &self,
+        user: UserId,
+        after: Option<ProviderId>,
+        page: Limit,
+    ) -> Result<Vec<LlmProvider>> {
+        // Shared providers and the user's own are two ranges of one index: take a page of
+        // each and merge, so the cost follows the page and not the number of providers.
+        let rows = match after {
+            None => sqlx::query(
+                "SELECT * FROM (
+                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                                    FROM providers WHERE owner_id IS NULL
+                                    ORDER BY id LIMIT ?2)
+                     UNION ALL
+                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                                    FROM providers WHERE owner_id = ?1
+                                    ORDER BY id LIMIT ?2))
+                 ORDER BY id LIMIT ?2",
+            )
+            .bind(uuid(user))
+            .bind(limit(page)),
+            Some(after) => sqlx::query(
+                "SELECT * FROM (
+                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                                    FROM providers WHERE owner_id IS NULL AND id > ?3
+                                    ORDER BY id LIMIT ?2)
+                     UNION ALL
+                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                                    FROM providers WHERE owner_id = ?1 AND id > ?3
+                                    ORDER BY id LIMIT ?2))
+                 ORDER BY id LIMIT ?2",
+            )
+            .bind(uuid(user))
+            .bind(limit(page))
+            .bind(uuid(after)),
+        }
+        .fetch_all(&self.reader)
+        .await
+        .map_err(be)?;
+        all(rows, provider)
+    }
+
+    async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
+        // The provider's configs go with it through ON DELETE CASCADE.
+        let done = sqlx::query("DELETE FROM providers WHERE id = ?1")
+            .bind(uuid(id))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_config(&self, c: &UserLlmConfig) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO configs
+                 (id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(uuid(c.id))
+        .bind(uuid(c.user_id))
+        .bind(uuid(c.provider_id))
+        .bind(&c.sealed_key.0)
+        .bind(&c.api_key_hint)
+        .bind(to_micros(c.created_at))
+        .bind(to_micros(c.updated_at))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Provider)),
+            Err(e) if is_unique_violation(&e) => {
+                // Report what MemoryStore reports first: a missing provider, then the
+                // (user, provider) clash, then the id.
+                if !self
+                    .exists("SELECT 1 FROM providers WHERE id = ?1", uuid(c.provider_id))
+                    .await?
+                {
+                    return Err(Error::NotFound(Entity::Provider));
+                }
+                let taken: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM configs WHERE user_id = ?1 AND provider_id = ?2",
+                )
+                .bind(uuid(c.user_id))
+                .bind(uuid(c.provider_id))
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(be)?;
+                Err(conflict(
+                    Entity::Config,
+                    if taken.is_some() { "provider_id" } else { "id" },
+                ))
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn get_config(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+    ) -> Result<Option<UserLlmConfig>> {
+        sqlx::query(
+            "SELECT id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at
+             FROM configs WHERE user_id = ?1 AND provider_id = ?2",
+        )
+        .bind(uuid(user))
+        .bind(uuid(provider))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(config)
+        .transpose()
+    }
+
+    async fn update_config(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        sealed_key: SealedKey,
+        api_key_hint: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserLlmConfig>> {
+        sqlx::query(
+            "UPDATE configs SET sealed_key = ?3, api_key_hint = ?4, updated_at = ?5
+             WHERE user_id = ?1 AND provider_id = ?2
+             RETURNING id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at",
+        )
+        .bind(uuid(user))
+        .bind(uuid(provider))
+        .bind(sealed_key.0)
+        .bind(api_key_hint)
+        .bind(to_micros(at))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(be)?
+        .as_ref()
+        .map(config)
+        .transpose()
+    }
+
+    async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM configs WHERE user_id = ?1 AND provider_id = ?2")
+            .bind(uuid(user))
+            .bind(uuid(provider))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
