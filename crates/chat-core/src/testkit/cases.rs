@@ -768,7 +768,7 @@ pub async fn append_assigns_seq_from_one(store: &dyn Store) {
         let m = append(store, &a, &format!("a{expected}")).await;
         assert_eq!(
             m.seq, expected,
-            "the {expected}th append must get seq {expected}"
+            "append number {expected} must get seq {expected}"
         );
         if expected % 2 == 1 {
             let m = append(store, &b, "b").await;

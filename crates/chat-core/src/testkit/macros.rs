@@ -98,7 +98,10 @@ macro_rules! store_tests {
 
             $crate::__store_tests_durable!($factory; $($durable)?);
 
-            const _: u32 = $cases;
+            #[test]
+            fn model_matches_memory_store() {
+                $crate::testkit::model::run(&$factory, $cases);
+            }
         }
     };
     ($name:ident, $factory:expr $(,)?) => {
