@@ -142,6 +142,7 @@ impl SledConfig {
                 path: path.clone(),
                 source: Some(Box::new(e)),
             })?;
+        db.flush().map_err(sled_err)?;
         let sync_file = if self.sync_data {
             let file = File::open(path.join("db")).map_err(|source| OpenError::Io {
                 path: path.clone(),
@@ -458,5 +459,92 @@ impl Store for SledStore {
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
         self.write(move |t| t.delete_config(user, provider)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_core::{Entity, Error, MessageId, PasswordHash, Role, time};
+
+    use super::*;
+
+    fn draft(c: &Conversation) -> MessageDraft {
+        MessageDraft {
+            id: MessageId::new(),
+            conversation_id: c.id,
+            user_id: c.user_id,
+            role: Role::User,
+            content: "hi".into(),
+            metadata: None,
+            created_at: time::now(),
+        }
+    }
+
+    /// The slow path of a cascading delete, which racing appends rarely force: a closed
+    /// conversation takes nothing new, and a delete that a crash cut short after closing
+    /// is finished when the store is next opened.
+    #[tokio::test]
+    async fn a_closed_conversation_takes_nothing_and_is_deleted_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = User {
+            id: UserId::new(),
+            username: "closer".into(),
+            email: None,
+            password_hash: PasswordHash("x".into()),
+            created_at: time::now(),
+        };
+        let now = time::now();
+        let c = Conversation {
+            id: ConversationId::new(),
+            user_id: user.id,
+            title: "closing".into(),
+            created_at: now,
+            updated_at: now,
+            message_count: 0,
+        };
+        let m = {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.create_user(&user).await.unwrap();
+            store.create_conversation(&c).await.unwrap();
+            let m = store.append_message(draft(&c)).await.unwrap();
+            assert!(
+                store
+                    .inner
+                    .trees
+                    .close_conversation(c.id.to_bytes())
+                    .unwrap()
+            );
+            assert!(matches!(
+                store.append_message(draft(&c)).await,
+                Err(Error::NotFound(Entity::Conversation))
+            ));
+            let a = Attachment {
+                id: AttachmentId::new(),
+                message_id: m.id,
+                conversation_id: c.id,
+                user_id: user.id,
+                file_type: "pdf".into(),
+                file_path: "x".into(),
+                created_at: time::now(),
+            };
+            assert!(matches!(
+                store.create_attachment(&a).await,
+                Err(Error::NotFound(Entity::Message))
+            ));
+            // Until the delete finishes, readers see the conversation whole.
+            assert_eq!(store.get_message(m.id).await.unwrap(), Some(m.clone()));
+            store.inner.commit.sync().await.unwrap();
+            m
+        };
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_conversation(c.id).await.unwrap(), None);
+        assert_eq!(store.get_message(m.id).await.unwrap(), None);
+        assert!(
+            store
+                .list_conversations(user.id, None, Limit::MAX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

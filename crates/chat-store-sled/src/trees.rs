@@ -415,7 +415,7 @@ impl Trees {
     }
 
     /// Marks the conversation as being deleted, so nothing more can be added to it.
-    fn close_conversation(&self, id: Id) -> Result<bool> {
+    pub(crate) fn close_conversation(&self, id: Id) -> Result<bool> {
         settle(
             (&self.conversations, &self.closing).transaction(|(convs, closing)| {
                 let Some(bytes) = convs.get(id)? else {
