@@ -1,1 +1,33 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod app;
+pub mod cli;
+mod dto;
+mod error;
+mod handlers;
+mod http;
+pub mod keyfile;
+mod openapi;
+mod routes;
+pub mod store_url;
+
+pub use app::{App, AppConfig, app, serve};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use openapi::document as openapi_document;
+
+/// An error and all its sources on one line, for logs.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    error::chain(error)
+}
+
+/// Every route the server answers, as `(method, path template)`, for tests and tools.
+#[must_use]
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes::ROUTES
+        .iter()
+        .flat_map(|(path, methods)| methods.iter().map(move |(m, _)| (m.as_str(), *path)))
+        .collect()
+}

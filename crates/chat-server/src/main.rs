@@ -1,1 +1,29 @@
-fn main() {}
+//! The `chat-server` binary: parses the command line, sets up logging and runs.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::process::ExitCode {
+    // CHAT_LOG takes tracing's filter syntax, e.g. `info` or `chat_server=debug`.
+    let filter = EnvFilter::try_from_env("CHAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let cli = chat_server::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the async runtime");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli.run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %chat_server::error_chain(&e), "chat-server stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

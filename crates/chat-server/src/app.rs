@@ -1,0 +1,273 @@
+//! The application: routing, authentication, the body checks and the request log around the
+//! handlers, and the connection loop that serves it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chat_core::ChatService;
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+use crate::handlers::{self, Ctx};
+use crate::http;
+use crate::routes::{self, Route};
+
+/// Limits and timings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The largest request body accepted, in bytes. Default: 1 MiB.
+    pub max_body_bytes: usize,
+    /// How long one request may take, body included. Default: 30 s.
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers. Default: 10 s.
+    pub header_read_timeout: Duration,
+    /// How many connections are served at once; more wait in the listen queue. Default: 1024.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests. Default: 30 s.
+    pub shutdown_timeout: Duration,
+    /// How often expired sessions are purged. Default: 1 hour.
+    pub purge_interval: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(30),
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The whole HTTP application over one [`ChatService`]. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: ChatService,
+    router: matchit::Router<Route>,
+    config: AppConfig,
+    openapi: Bytes,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("service", &self.inner.service)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the application.
+#[must_use]
+pub fn app(service: ChatService, config: AppConfig) -> App {
+    let openapi = serde_json::to_vec(&crate::openapi::document()).unwrap_or_default();
+    App {
+        inner: Arc::new(Inner {
+            service,
+            router: routes::router(),
+            config,
+            openapi: Bytes::from(openapi),
+        }),
+    }
+}
+
+impl App {
+    /// The service underneath.
+    #[must_use]
+    pub fn service(&self) -> &ChatService {
+        &self.inner.service
+    }
+
+    /// The HTTP settings.
+    #[must_use]
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// Answers one request. Never fails: every error is a response with the error body.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let request_id = http::request_id(request.headers());
+        let id = request_id.to_str().unwrap_or("-").to_owned();
+        let method = request.method().clone();
+        let version = request.version();
+        let (route, result) = self.dispatch(request).await;
+        let mut response = result.unwrap_or_else(|e| e.into_response(&id, version));
+        response.headers_mut().insert("x-request-id", request_id);
+        tracing::info!(
+            request_id = %id,
+            method = %method,
+            route,
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    /// Routing, then the rest under the request timeout. Answers the route template for the
+    /// log line.
+    async fn dispatch<B>(
+        &self,
+        request: Request<B>,
+    ) -> (&'static str, Result<Response<Full<Bytes>>, ApiError>)
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let Ok(matched) = self.inner.router.at(parts.uri.path()) else {
+            return ("-", Err(ApiError::NoRoute));
+        };
+        let route = matched.value;
+        let Some(endpoint) = route.endpoint(&parts.method) else {
+            return (
+                route.template,
+                Err(ApiError::MethodNotAllowed {
+                    allow: route.allow.clone(),
+                }),
+            );
+        };
+        let work = async {
+            let service = &self.inner.service;
+            let token = http::bearer_token(&parts.headers);
+            let caller = if endpoint.needs_auth() {
+                let token = token.ok_or(chat_core::Error::Unauthorized)?;
+                Some(service.authenticate(token).await?)
+            } else {
+                None
+            };
+            let body = if endpoint.has_body() {
+                let bytes =
+                    http::read_body(&parts.headers, body, self.inner.config.max_body_bytes).await?;
+                http::check_json_content_type(&parts.headers)?;
+                bytes
+            } else {
+                Bytes::new()
+            };
+            let ctx = Ctx {
+                service,
+                caller,
+                token,
+                path: parts.uri.path(),
+                params: &matched.params,
+                query: parts.uri.query(),
+                body,
+                openapi: &self.inner.openapi,
+            };
+            handlers::call(endpoint, ctx).await
+        };
+        let result = tokio::time::timeout(self.inner.config.request_timeout, work)
+            .await
+            .unwrap_or(Err(ApiError::Timeout));
+        (route.template, result)
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets the
+/// requests in flight finish (up to the configured shutdown timeout) and returns.
+///
+/// Also purges expired sessions in the background while it runs.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let config = app.inner.config.clone();
+    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+
+    let purge = tokio::spawn(purge_sessions(app.clone(), config.purge_interval));
+
+    tokio::pin!(shutdown);
+    loop {
+        // The permit is taken before accepting, so past the cap new clients wait in the
+        // kernel's listen queue instead of costing us a task and buffers each.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.handle(request).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    purge.abort();
+    tracing::info!("shutting down; finishing requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(config.shutdown_timeout) => {
+            tracing::warn!("shutdown timeout reached with connections still open");
+        }
+    }
+    Ok(())
+}
+
+async fn purge_sessions(app: App, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match app.inner.service.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
+            Err(e) => tracing::warn!(error = %crate::error::chain(&e), "purging sessions failed"),
+        }
+    }
+}

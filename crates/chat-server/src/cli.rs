@@ -1,0 +1,319 @@
+//! The command line: `chat-server [serve] …` and `chat-server provider add …`.
+//!
+//! Every flag can also be set through the environment variable named in its help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chat_core::accounts::PasswordCost;
+use chat_core::{ChatService, MasterKey, NewProvider, Sealer, ServiceConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use crate::keyfile::{self, KeyError, KeySource};
+use crate::store_url::{OpenStoreError, StoreUrl};
+use crate::{AppConfig, app, serve};
+
+/// The chat-store HTTP server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chat-server",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; `serve` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The options of `serve`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Manage the shared LLM providers, which the API cannot create.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+}
+
+/// The `provider` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Add a provider shared with every user.
+    Add(ProviderAddArgs),
+}
+
+/// Which store to use.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store: sled:PATH, sqlite:PATH, postgres://USER:PASSWORD@HOST/DB or memory:.
+    #[arg(long, env = "CHAT_STORE", default_value = "sled:./chat-data")]
+    pub store: StoreUrl,
+}
+
+/// Whether anyone may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// `POST /users` creates users.
+    Open,
+    /// `POST /users` answers 403.
+    Closed,
+}
+
+/// The options of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "CHAT_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
+    /// A file holding the master key (64 hex characters) that seals users' API keys.
+    /// The key may instead be given in CHAT_MASTER_KEY. Without either, an embedded store
+    /// keeps a generated key beside its data.
+    #[arg(long, env = "CHAT_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Whether anyone may register.
+    #[arg(long, env = "CHAT_REGISTRATION", value_enum, default_value = "open")]
+    pub registration: Registration,
+    /// How long a login token lives (e.g. 7d, 12h, 30m, 90s).
+    #[arg(long, env = "CHAT_TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// The largest message content, in bytes.
+    #[arg(long, env = "CHAT_MAX_CONTENT_BYTES", default_value_t = 256 * 1024)]
+    pub max_content_bytes: usize,
+    /// How many connections are served at once.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// How long one request may take.
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers.
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// How often expired sessions are purged.
+    #[arg(long, env = "CHAT_PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub purge_interval: Duration,
+}
+
+/// The options of `provider add`.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderAddArgs {
+    /// The provider's name, unique among shared providers ignoring case.
+    #[arg(long)]
+    pub name: String,
+    /// Its API endpoint: an absolute http or https URL.
+    #[arg(long)]
+    pub endpoint: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
+}
+
+/// Why the command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
+    /// No usable master key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The listen address could not be bound.
+    #[error("could not listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("the server failed")]
+    Serve(#[source] std::io::Error),
+    /// The service refused (e.g. a provider name that is taken).
+    #[error(transparent)]
+    Service(#[from] chat_core::Error),
+}
+
+/// Parses `90s`, `30m`, `12h`, `7d` or a bare number of seconds.
+///
+/// # Errors
+///
+/// A message for clap when the text is none of those.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 12h or 7d"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{s:?} is not a duration like 90s, 30m, 12h or 7d"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+impl Cli {
+    /// Runs the command.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError`] when the store, the key or the address is unusable.
+    pub async fn run(self) -> Result<(), CliError> {
+        match self.command {
+            None => run_serve(self.serve).await,
+            Some(Command::Serve(args)) => run_serve(args).await,
+            Some(Command::Provider(ProviderCommand::Add(args))) => run_provider_add(args).await,
+        }
+    }
+}
+
+async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
+    let url = &args.store.store;
+    let env_key = std::env::var("CHAT_MASTER_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    let (key, source) = keyfile::load(url, env_key.as_deref(), args.master_key_file.as_deref())?;
+    match &source {
+        KeySource::Created(path) => tracing::warn!(
+            path = %path.display(),
+            "created a new master key file; back it up with the data, since without it stored API keys cannot be read"
+        ),
+        KeySource::File(path) => {
+            tracing::info!(path = %path.display(), "master key read from file")
+        }
+        KeySource::Environment => tracing::info!("master key read from CHAT_MASTER_KEY"),
+        KeySource::Ephemeral => {
+            tracing::info!("in-memory store: using a random master key for this process");
+        }
+    }
+    let store = url.open().await?;
+    let service = ChatService::new(
+        store,
+        Sealer::new(1, key),
+        ServiceConfig {
+            token_ttl: chrono::Duration::from_std(args.token_ttl)
+                .unwrap_or(chrono::Duration::days(7)),
+            max_content_bytes: args.max_content_bytes,
+            registration_open: args.registration == Registration::Open,
+            password_cost: PasswordCost::default(),
+        },
+    );
+    let config = AppConfig {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: args.request_timeout,
+        header_read_timeout: args.header_read_timeout,
+        max_connections: args.max_connections,
+        shutdown_timeout: args.shutdown_timeout,
+        purge_interval: args.purge_interval,
+    };
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: args.listen,
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(args.listen);
+    tracing::info!(listen = %local, store = %url, registration = ?args.registration, "serving");
+    serve(listener, app(service, config), shutdown_signal())
+        .await
+        .map_err(CliError::Serve)
+}
+
+async fn run_provider_add(args: ProviderAddArgs) -> Result<(), CliError> {
+    let new = NewProvider::parse(&args.name, &args.endpoint).map_err(chat_core::Error::from)?;
+    let store = args.store.store.open().await?;
+    // Providers hold no secrets, so no master key is needed; this one seals nothing.
+    let service = ChatService::new(
+        store,
+        Sealer::new(1, MasterKey::generate()),
+        ServiceConfig::default(),
+    );
+    let provider = service.create_shared_provider(new).await?;
+    println!(
+        "added shared provider {} ({}) with id {}",
+        provider.name, provider.api_endpoint, provider.id
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default() {
+        let cli = Cli::try_parse_from(["chat-server", "--store", "memory:"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.store.store, StoreUrl::Memory);
+        let cli =
+            Cli::try_parse_from(["chat-server", "serve", "--listen", "0.0.0.0:9000"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve(a)) if a.listen.port() == 9000));
+    }
+
+    #[test]
+    fn unknown_store_scheme_is_refused() {
+        let e = Cli::try_parse_from(["chat-server", "--store", "mysql://x"]).unwrap_err();
+        assert!(e.to_string().contains("known schemes"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("1w").is_err());
+    }
+}
