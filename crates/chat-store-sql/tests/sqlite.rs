@@ -120,7 +120,11 @@ async fn append_through_all(stores: Vec<Arc<dyn Store>>, tasks: usize, per_task:
         let mut after = None;
         loop {
             let page = store
-                .list_messages(conversation.id, MessageOrder::Ascending { after }, Limit::MAX)
+                .list_messages(
+                    conversation.id,
+                    MessageOrder::Ascending { after },
+                    Limit::MAX,
+                )
                 .await
                 .unwrap();
             let Some(last) = page.last() else { break };
@@ -177,7 +181,10 @@ fn a_schema_from_a_newer_program_is_refused() {
         }
         let text = error.to_string();
         assert!(text.contains("newer"), "{text}");
-        assert!(text.contains(FILE), "the error should name the file: {text}");
+        assert!(
+            text.contains(FILE),
+            "the error should name the file: {text}"
+        );
 
         let mut options = SqliteOptions::default();
         options.migrate_on_open = false;
@@ -201,7 +208,9 @@ fn without_migrate_on_open_an_old_schema_waits_for_migrate() {
         let store = SqliteStore::open(path_in(&dir)).await.unwrap();
         store.migrate().await.expect("migrating again is a no-op");
         store.close().await;
-        let store = SqliteStore::open_with(path_in(&dir), options).await.unwrap();
+        let store = SqliteStore::open_with(path_in(&dir), options)
+            .await
+            .unwrap();
         store.ping().await.unwrap();
     });
 }
@@ -215,6 +224,12 @@ fn a_file_that_cannot_be_opened_is_named() {
         assert!(matches!(error, OpenError::Connect { .. }), "{error:?}");
         assert!(error.to_string().contains("no-such-dir"), "{error}");
         let core: chat_core::Error = error.into();
-        assert!(matches!(core, chat_core::Error::Backend { backend: "sqlite", .. }));
+        assert!(matches!(
+            core,
+            chat_core::Error::Backend {
+                backend: "sqlite",
+                ..
+            }
+        ));
     });
 }

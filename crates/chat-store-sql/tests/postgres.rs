@@ -1,0 +1,306 @@
+//! The shared suite against PostgreSQL, one schema per case, plus two pools appending to one
+//! conversation, a schema from a newer program, and what a failed login says.
+//!
+//! The database comes from `CHAT_TEST_POSTGRES_URL` (see `scripts/postgres-test-db.sh`),
+//! read when the tests run. Without it the tests are skipped, unless `CI` is set, where a
+//! missing URL fails them.
+
+#![cfg(feature = "postgres")]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chat_core::testkit::{ReopenableStoreFactory, StoreFactory};
+use chat_core::{
+    Conversation, ConversationId, Limit, MessageDraft, MessageId, MessageOrder, PasswordHash, Role,
+    Store, User, UserId,
+};
+use chat_store_sql::{OpenError, PostgresOptions, PostgresStore};
+use sqlx::Connection;
+
+const URL_VAR: &str = "CHAT_TEST_POSTGRES_URL";
+
+/// The test database's URL. Without one, outside CI, the whole test binary reports that it
+/// skipped and exits successfully: libtest has no way to skip a test at run time.
+fn url() -> String {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") => {
+            panic!(
+                "{URL_VAR} is not set but CI is: the PostgreSQL tests must run in CI. \
+                 Run scripts/postgres-test-db.sh and export the variable it prints."
+            )
+        }
+        _ => {
+            // Straight to the stream: libtest captures print! output of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nPostgreSQL tests skipped: {URL_VAR} is not set \
+                 (see crates/chat-store-sql/README.md)."
+            );
+            std::process::exit(0);
+        }
+    }
+}
+
+/// A schema of its own for one case, dropped when the case is over.
+struct Schema {
+    url: String,
+    name: String,
+}
+
+static NEXT_SCHEMA: AtomicUsize = AtomicUsize::new(0);
+
+impl Schema {
+    fn new() -> Self {
+        let n = NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed);
+        Self {
+            url: url(),
+            name: format!("chat_test_{}_{n}", std::process::id()),
+        }
+    }
+
+    fn options(&self) -> PostgresOptions {
+        let mut options = PostgresOptions::default();
+        options.schema = Some(self.name.clone());
+        options.max_connections = 8;
+        options
+    }
+
+    async fn open(&self) -> PostgresStore {
+        PostgresStore::connect_with(&self.url, self.options())
+            .await
+            .expect("connecting to the test database")
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // The suite drops the guard inside its runtime, where nothing async can be awaited;
+        // a thread with a runtime of its own can. The store is gone by now and its idle
+        // connections hold no locks, so the drop does not wait on them.
+        let url = self.url.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a Tokio runtime")
+                .block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&url).await?;
+                    sqlx::query("SET lock_timeout = '10s'")
+                        .execute(&mut conn)
+                        .await?;
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                        .execute(&mut conn)
+                        .await?;
+                    conn.close().await
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "could not drop test schema {}: {dropped:?}",
+                self.name
+            );
+        }
+    }
+}
+
+struct Fresh;
+
+impl StoreFactory for Fresh {
+    type Store = PostgresStore;
+    type Guard = Schema;
+
+    async fn create(&self) -> (PostgresStore, Schema) {
+        let schema = Schema::new();
+        (schema.open().await, schema)
+    }
+}
+
+impl ReopenableStoreFactory for Fresh {
+    async fn reopen(&self, schema: &Schema) -> PostgresStore {
+        schema.open().await
+    }
+}
+
+chat_core::store_tests!(suite, Fresh, durable);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+}
+
+async fn owner_and_conversation(store: &dyn Store) -> (User, Conversation) {
+    let now = chat_core::time::now();
+    let user = User {
+        id: UserId::new(),
+        username: "appender".into(),
+        email: None,
+        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: now,
+    };
+    store.create_user(&user).await.expect("create_user");
+    let conversation = Conversation {
+        id: ConversationId::new(),
+        user_id: user.id,
+        title: "two servers".into(),
+        created_at: now,
+        updated_at: now,
+        message_count: 0,
+    };
+    store
+        .create_conversation(&conversation)
+        .await
+        .expect("create_conversation");
+    (user, conversation)
+}
+
+#[test]
+fn two_pools_append_gaplessly() {
+    const TASKS_PER_POOL: usize = 16;
+    const APPENDS: usize = 10;
+    runtime().block_on(async {
+        let schema = Schema::new();
+        // Two stores are two pools: as far as the database can tell, two servers.
+        let stores: Vec<Arc<dyn Store>> =
+            vec![Arc::new(schema.open().await), Arc::new(schema.open().await)];
+        let (user, conversation) = owner_and_conversation(&*stores[0]).await;
+        let mut set = tokio::task::JoinSet::new();
+        for t in 0..TASKS_PER_POOL * stores.len() {
+            let store = Arc::clone(&stores[t % stores.len()]);
+            let (conversation, user) = (conversation.id, user.id);
+            set.spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..APPENDS {
+                    let m = store
+                        .append_message(MessageDraft {
+                            id: MessageId::new(),
+                            conversation_id: conversation,
+                            user_id: user,
+                            role: Role::Assistant,
+                            content: format!("{t}/{i}"),
+                            metadata: None,
+                            created_at: chat_core::time::now(),
+                        })
+                        .await
+                        .expect("an append through one of two pools");
+                    seqs.push(m.seq);
+                }
+                seqs
+            });
+        }
+        let mut seqs: Vec<u64> = set.join_all().await.into_iter().flatten().collect();
+        seqs.sort_unstable();
+        let n = (TASKS_PER_POOL * stores.len() * APPENDS) as u64;
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "seqs must be 1..=N");
+        for store in &stores {
+            let c = store
+                .get_conversation(conversation.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(c.message_count, n);
+            let newest = store
+                .list_messages(
+                    conversation.id,
+                    MessageOrder::Descending { before: None },
+                    Limit::MAX,
+                )
+                .await
+                .unwrap();
+            assert_eq!(newest.len(), Limit::MAX.get().min(n as usize));
+            assert_eq!(newest[0].seq, n);
+        }
+        for store in stores {
+            drop(store);
+        }
+    });
+}
+
+#[test]
+fn a_schema_from_a_newer_program_is_refused() {
+    runtime().block_on(async {
+        let schema = Schema::new();
+        let store = schema.open().await;
+        store.close().await;
+
+        let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO \"{}\"._sqlx_migrations
+                 (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+            schema.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let error = PostgresStore::connect_with(&schema.url, schema.options())
+            .await
+            .unwrap_err();
+        match &error {
+            OpenError::SchemaTooNew { found, known, .. } => {
+                assert_eq!(*found, 9999);
+                assert!(*known < 9999);
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+        assert!(error.to_string().contains("newer"), "{error}");
+    });
+}
+
+#[test]
+fn without_migrate_on_open_an_old_schema_waits_for_migrate() {
+    runtime().block_on(async {
+        let schema = Schema::new();
+        let mut options = schema.options();
+        options.migrate_on_open = false;
+        // The schema does not even exist yet: nothing is applied.
+        assert!(matches!(
+            PostgresStore::connect_with(&schema.url, options.clone()).await,
+            Err(OpenError::SchemaTooOld { found: 0, .. })
+        ));
+        let store = schema.open().await;
+        store.migrate().await.expect("migrating again is a no-op");
+        store.close().await;
+        let store = PostgresStore::connect_with(&schema.url, options)
+            .await
+            .unwrap();
+        store.ping().await.unwrap();
+    });
+}
+
+/// Every message of `error` and its sources, in Display and Debug form.
+fn everything_said(error: &OpenError) -> String {
+    let mut said = format!("{error}\n{error:?}\n");
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        said.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    said
+}
+
+#[test]
+fn a_refused_login_names_the_host_and_not_the_password() {
+    runtime().block_on(async {
+        let good = url::Url::parse(&url()).expect("the test URL parses");
+        let mut bad = good.clone();
+        let secret = "Wr0ng-S3cret-xyzzy";
+        bad.set_password(Some(secret)).unwrap();
+        let error = PostgresStore::connect(bad.as_str()).await.unwrap_err();
+        assert!(matches!(error, OpenError::Connect { .. }), "{error:?}");
+        let said = everything_said(&error);
+        let host = good.host_str().unwrap();
+        assert!(error.to_string().contains(host), "{error}");
+        assert!(!said.contains(secret), "the password leaked:\n{said}");
+    });
+}
