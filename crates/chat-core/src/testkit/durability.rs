@@ -190,7 +190,6 @@ pub async fn survives_reopening<F: ReopenableStoreFactory>(factory: &F) {
             s.create_user(&user("ALICE")).await.is_err(),
             "{what}: a taken name must stay taken"
         );
-        drop(store);
+        factory.destroy(store, guard).await;
     }
-    drop(guard);
 }

@@ -75,7 +75,7 @@ pub use model::DEFAULT_PROPTEST_CASES;
 /// temporary directory, a handle that drops a database schema. The suite drops the store
 /// first and the guard after it. Use `()` when there is nothing to keep.
 ///
-/// `create` runs inside a Tokio runtime; implement it with `async fn`.
+/// `create` and `destroy` run inside a Tokio runtime; implement them with `async fn`.
 pub trait StoreFactory {
     /// The store under test.
     type Store: Store;
@@ -84,6 +84,22 @@ pub trait StoreFactory {
 
     /// A new, empty store and its guard.
     fn create(&self) -> impl Future<Output = (Self::Store, Self::Guard)>;
+
+    /// Cleans up after a case that passed: by default drops the store, then the guard.
+    /// Override it for cleanup that must be awaited, such as dropping a database schema.
+    /// (After a failed case the store and guard are simply dropped, which leaves the
+    /// evidence in place.)
+    fn destroy(&self, store: Self::Store, guard: Self::Guard) -> impl Future<Output = ()> {
+        drop(store);
+        drop(guard);
+        std::future::ready(())
+    }
+
+    /// `Some(reason)` to skip every case, e.g. when the environment variable that names a
+    /// test database is not set. Checked at run time, before anything is created.
+    fn skip(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A [`StoreFactory`] whose stores can be opened again from where they keep their data,
@@ -167,23 +183,47 @@ pub fn runtime(flavor: Flavor) -> tokio::runtime::Runtime {
 }
 
 /// Runs one case: builds a runtime of `flavor`, asks `factory` for a fresh store, hands it
-/// to `case`, then drops the store and after it the guard. What the macro's tests call.
+/// to `case`, then [`destroy`](StoreFactory::destroy)s store and guard. What the macro's
+/// tests call. Does nothing but say so when the factory asks to [`skip`](StoreFactory::skip).
 pub fn run<F, C, Fut>(factory: &F, flavor: Flavor, case: C)
 where
     F: StoreFactory,
     C: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    if skipped(factory) {
+        return;
+    }
     runtime(flavor).block_on(async {
         let (store, guard) = factory.create().await;
-        let store: Arc<dyn Store> = Arc::new(store);
-        case(Arc::clone(&store)).await;
-        drop(store);
-        drop(guard);
+        let store = Arc::new(store);
+        case(Arc::clone(&store) as Arc<dyn Store>).await;
+        match Arc::try_unwrap(store) {
+            Ok(store) => factory.destroy(store, guard).await,
+            // A task the case spawned still holds the store: let it go as it may.
+            Err(store) => {
+                drop(store);
+                drop(guard);
+            }
+        }
     });
 }
 
 /// Runs the [`durability`] case against `factory` on a fresh runtime.
 pub fn run_durability<F: ReopenableStoreFactory>(factory: &F) {
+    if skipped(factory) {
+        return;
+    }
     runtime(Flavor::CurrentThread).block_on(durability::survives_reopening(factory));
+}
+
+/// Whether `factory` asks to be skipped; says why on standard error.
+pub(crate) fn skipped<F: StoreFactory>(factory: &F) -> bool {
+    match factory.skip() {
+        Some(reason) => {
+            eprintln!("skipped: {reason}");
+            true
+        }
+        None => false,
+    }
 }

@@ -87,6 +87,9 @@ pub fn run<F: StoreFactory>(factory: &F, cases: u32) {
 ///
 /// As [`run`].
 pub fn run_with_config<F: StoreFactory>(factory: &F, config: Config) {
+    if super::skipped(factory) {
+        return;
+    }
     let config = Config {
         failure_persistence: None,
         ..config
@@ -98,8 +101,7 @@ pub fn run_with_config<F: StoreFactory>(factory: &F, config: Config) {
         rt.block_on(async {
             let (store, guard) = factory.create().await;
             let result = check(&store, ops).await;
-            drop(store);
-            drop(guard);
+            factory.destroy(store, guard).await;
             result
         })
     };
