@@ -49,3 +49,21 @@ impl SledStore {
         &self.inner.trees.db
     }
 }
+
+/// The bytes the store keeps for `message`, for a baseline that writes the same.
+#[doc(hidden)]
+pub fn message_value(message: &Message) -> Vec<u8> {
+    encode(&MessageRec::new(message))
+}
+
+/// The key the store keeps `message` under.
+#[doc(hidden)]
+pub fn message_key(message: &Message) -> [u8; 24] {
+    keys::message(message.conversation_id.to_bytes(), message.seq)
+}
+
+/// The bytes the store keeps for a conversation, for a baseline of the same size.
+#[doc(hidden)]
+pub fn conversation_value(conversation: &chat_core::Conversation) -> Vec<u8> {
+    encode(&ConversationRec::new(conversation))
+}

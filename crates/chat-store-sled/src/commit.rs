@@ -8,8 +8,9 @@
 //! covered by the next, so under load flushes run back to back and each covers everything
 //! committed while the previous one ran.
 //!
-//! The flush runs on a blocking thread of its own, not in the writer's future: a writer
-//! whose request is dropped half-way cannot leave the flusher stuck.
+//! A flush runs on a blocking thread (the first waiting writer's own, or a flusher's when
+//! flushes follow one another), never in a writer's future: a writer whose request is
+//! dropped half-way cannot leave the flusher stuck.
 
 use std::fs::File;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -79,10 +80,13 @@ impl GroupCommit {
         }
     }
 
-    /// Returns once a flush that began after this call has succeeded, so everything the
-    /// caller committed before calling is durable.
-    pub(crate) async fn sync(&self) -> Result<(), StoreError> {
-        let mut done = self.shared.done.subscribe();
+    /// Called on a blocking thread right after the caller's transaction committed: asks
+    /// for the next flush to begin, and answers its number for [`wait`](Self::wait).
+    ///
+    /// When no flush is running, the caller's own thread runs it, so a lone writer pays no
+    /// hand-off to another thread. If more writers arrived meanwhile, the flushes they need
+    /// go on on a thread of their own, and this caller returns.
+    pub(crate) fn flush_after_commit(&self) -> u64 {
         let target = {
             let mut state = self
                 .shared
@@ -91,15 +95,25 @@ impl GroupCommit {
                 .unwrap_or_else(PoisonError::into_inner);
             let target = state.started + 1;
             state.wanted = state.wanted.max(target);
-            if !state.running {
-                state.running = true;
-                state.started = target;
-                let flusher = Arc::clone(&self.flusher);
-                let shared = Arc::clone(&self.shared);
-                tokio::task::spawn_blocking(move || run(flusher, shared, target));
+            if state.running {
+                return target;
             }
+            state.running = true;
+            state.started = target;
             target
         };
+        let more = flush_once(&self.flusher, &self.shared, target);
+        if more {
+            let flusher = Arc::clone(&self.flusher);
+            let shared = Arc::clone(&self.shared);
+            tokio::task::spawn_blocking(move || run(flusher, shared, target + 1));
+        }
+        target
+    }
+
+    /// Returns once flush `target` (or a later one) has succeeded.
+    pub(crate) async fn wait(&self, target: u64) -> Result<(), StoreError> {
+        let mut done = self.shared.done.subscribe();
         loop {
             {
                 let outcome = done.borrow_and_update();
@@ -121,6 +135,40 @@ impl GroupCommit {
     }
 }
 
+/// Runs flush `number` and publishes its outcome. Answers whether writers are waiting for
+/// a later flush, in which case the caller must run flush `number + 1` (already marked as
+/// started); otherwise the flusher is marked as stopped.
+fn flush_once(flusher: &Flusher, shared: &Shared, number: u64) -> bool {
+    publish(shared, number, flusher.flush(), || {})
+}
+
+/// Publishes the outcome of flush `number`; see [`flush_once`]. `on_stop` runs, under the
+/// lock and before anyone hears of the outcome, when no later flush is wanted.
+fn publish(
+    shared: &Shared,
+    number: u64,
+    result: Result<(), FlushError>,
+    on_stop: impl FnOnce(),
+) -> bool {
+    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let more = state.wanted > number;
+    if more {
+        state.started = number + 1;
+    } else {
+        state.running = false;
+        on_stop();
+    }
+    // Told while the lock is held, so outcomes are published in flush order.
+    shared.done.send_modify(|outcome| {
+        outcome.finished = outcome.finished.max(number);
+        match result {
+            Ok(()) => outcome.ok_through = outcome.ok_through.max(number),
+            Err(e) => outcome.error = Some(Arc::new(e)),
+        }
+    });
+    more
+}
+
 /// Runs flush `number`, then the next ones for as long as writers are waiting for them.
 fn run(flusher: Arc<Flusher>, shared: Arc<Shared>, mut number: u64) {
     let mut flusher = Some(flusher);
@@ -128,26 +176,9 @@ fn run(flusher: Arc<Flusher>, shared: Arc<Shared>, mut number: u64) {
         let result = flusher
             .as_ref()
             .map_or(Err(FlushError::Stopped), |f| f.flush());
-        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let more = state.wanted > number;
-        if more {
-            state.started = number + 1;
-        } else {
-            state.running = false;
-            // Let go of the database before anyone hears that the flush ended: a caller
-            // that drops the store and reopens it at once must find the files unlocked.
-            flusher = None;
-        }
-        // Told while the lock is held, so outcomes are published in flush order.
-        shared.done.send_modify(|outcome| {
-            outcome.finished = outcome.finished.max(number);
-            match result {
-                Ok(()) => outcome.ok_through = outcome.ok_through.max(number),
-                Err(e) => outcome.error = Some(Arc::new(e)),
-            }
-        });
-        drop(state);
-        if !more {
+        // The last flush lets go of the database before anyone hears that it ended: a
+        // caller that drops the store and reopens it at once must find the files unlocked.
+        if !publish(&shared, number, result, || flusher = None) {
             return;
         }
         number += 1;

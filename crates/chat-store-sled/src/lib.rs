@@ -268,11 +268,19 @@ impl SledStore {
         T: Send + 'static,
         F: FnOnce(&Trees) -> Result<T> + Send + 'static,
     {
-        let result = self.blocking(op).await;
-        if matches!(result, Err(chat_core::Error::Backend { .. })) {
-            return result;
+        let inner = Arc::clone(&self.inner);
+        let (result, flush) = tokio::task::spawn_blocking(move || {
+            let result = op(&inner.trees);
+            if matches!(result, Err(chat_core::Error::Backend { .. })) {
+                return (result, None);
+            }
+            (result, Some(inner.commit.flush_after_commit()))
+        })
+        .await
+        .map_err(StoreError::Task)?;
+        if let Some(flush) = flush {
+            self.inner.commit.wait(flush).await?;
         }
-        self.inner.commit.sync().await?;
         result
     }
 }
@@ -533,7 +541,8 @@ mod tests {
             ));
             // Until the delete finishes, readers see the conversation whole.
             assert_eq!(store.get_message(m.id).await.unwrap(), Some(m.clone()));
-            store.inner.commit.sync().await.unwrap();
+            let flush = store.inner.commit.flush_after_commit();
+            store.inner.commit.wait(flush).await.unwrap();
             m
         };
         let store = SledStore::open(dir.path()).unwrap();
