@@ -348,6 +348,7 @@ impl Trees {
         let user = user.to_bytes();
         let lower = keys::pair(user, MIN_ID);
         let range = match before {
+            Some(before) if before.to_bytes() == MIN_ID => return Ok(Vec::new()),
             Some(before) => self
                 .user_conversations
                 .range(lower..keys::pair(user, before.to_bytes())),
@@ -588,6 +589,9 @@ impl Trees {
                     .collect()
             }
             MessageOrder::Descending { before } => {
+                if before == Some(0) {
+                    return Ok(Vec::new());
+                }
                 let lower = keys::message(c, 0);
                 match before {
                     Some(seq) => self
