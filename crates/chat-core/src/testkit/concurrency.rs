@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use super::fixtures::{attachment, config, conversation, draft, ok, provider, user};
 use crate::error::{Entity, Error};
@@ -33,6 +33,16 @@ pub const ALL: &[&str] = &[
     "delete_racing_appends_leaves_no_orphans",
     "concurrent_config_creations_have_one_winner",
 ];
+
+/// The value of a joined task, or its panic, passed on as it was so that its message
+/// reaches the test's output.
+fn joined<T>(result: Result<T, JoinError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => panic!("a task of the case did not finish: {err}"),
+    }
+}
 
 async fn setup_user(store: &dyn Store, name: &str) -> User {
     let u = user(name);
@@ -65,7 +75,7 @@ pub async fn concurrent_appends_are_gapless(store: Arc<dyn Store>) {
     }
     let mut acked = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        acked.extend(done.expect("an appending task panicked"));
+        acked.extend(joined(done));
     }
     let n = (APPEND_TASKS * APPENDS_PER_TASK) as u64;
     let mut seqs: Vec<u64> = acked.iter().map(|m| m.seq).collect();
@@ -132,7 +142,7 @@ pub async fn concurrent_registrations_have_one_winner(store: Arc<dyn Store>) {
     }
     let mut winners = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        let (u, result) = done.expect("a registering task panicked");
+        let (u, result) = joined(done);
         match result {
             Ok(()) => winners.push(u),
             Err(Error::Conflict {
@@ -202,9 +212,13 @@ pub async fn delete_racing_appends_leaves_no_orphans(store: Arc<dyn Store>) {
                 (messages, attachments)
             });
         }
-        // Let the appenders get going, then delete under their feet.
-        while appended.load(Ordering::SeqCst) < 4 + 4 * round {
-            tokio::task::yield_now().await;
+        // Let the appenders get going, then delete under their feet. (Give up waiting
+        // after a while: if the appenders fail, joining them below says why.)
+        let start = std::time::Instant::now();
+        while appended.load(Ordering::SeqCst) < 4 + 4 * round
+            && start.elapsed() < std::time::Duration::from_secs(10)
+        {
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
         }
         assert!(
             ok(store.delete_conversation(c.id).await, "delete_conversation"),
@@ -213,7 +227,7 @@ pub async fn delete_racing_appends_leaves_no_orphans(store: Arc<dyn Store>) {
         let mut messages = Vec::new();
         let mut attachments = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            let (m, a) = done.expect("an appending task panicked");
+            let (m, a) = joined(done);
             messages.extend(m);
             attachments.extend(a);
         }
@@ -278,7 +292,7 @@ pub async fn concurrent_config_creations_have_one_winner(store: Arc<dyn Store>) 
     }
     let mut winners = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        let (c, result) = done.expect("a config task panicked");
+        let (c, result) = joined(done);
         match result {
             Ok(()) => winners.push(c),
             Err(Error::Conflict {

@@ -58,7 +58,7 @@ const PROVIDER_NAMES: &[&str] = &[
 ];
 const TITLES: &[&str] = &["chat", "Grüße 🎉", "x"];
 const CONTENTS: &[&str] = &["hi", "ünïcode 🚀", "multi\nline"];
-const TOKENS: u8 = 6;
+const TOKENS: u8 = 3;
 const SETUP_USERS: usize = 3;
 
 /// Runs the property test against stores from `factory`: `cases` random sequences unless
@@ -164,6 +164,34 @@ async fn check(store: &dyn Store, ops: &[Op]) -> Result<(), String> {
         };
         let call = Call::CreateUser(u);
         step(store, &model, &mut ctx, &call, "setup").await?;
+    }
+    // Something to hit from the first operation on: a conversation for each of two users,
+    // a shared provider and a private one.
+    let setup = [
+        Op::CreateConversation {
+            id: NewId::Fresh,
+            user: 0,
+            title: 0,
+        },
+        Op::CreateConversation {
+            id: NewId::Fresh,
+            user: 8,
+            title: 1,
+        },
+        Op::CreateProvider {
+            id: NewId::Fresh,
+            owner: None,
+            name: 5,
+        },
+        Op::CreateProvider {
+            id: NewId::Fresh,
+            owner: Some(0),
+            name: 0,
+        },
+    ];
+    for op in &setup {
+        let call = ctx.resolve(op, 0);
+        step(store, &model, &mut ctx, &call, &format!("setup ({op:?})")).await?;
     }
     for (i, op) in ops.iter().enumerate() {
         let call = ctx.resolve(op, i as i64 + 1);
@@ -353,7 +381,7 @@ fn parents() -> impl Strategy<Value = Parents> {
 fn op() -> impl Strategy<Value = Op> {
     let n = any::<u8>;
     prop_oneof![
-        3 => (new_id(), n(), any::<bool>())
+        2 => (new_id(), n(), any::<bool>())
             .prop_map(|(id, name, email)| Op::CreateUser { id, name, email }),
         1 => n().prop_map(|user| Op::GetUser { user }),
         1 => n().prop_map(|name| Op::GetUserByUsername { name }),
@@ -374,12 +402,12 @@ fn op() -> impl Strategy<Value = Op> {
                 id, conversation, intruder, role, content, meta,
             }),
         1 => n().prop_map(|message| Op::GetMessage { message }),
-        3 => (n(), any::<bool>(), prop::option::of(0..12u8), limit())
+        3 => (n(), any::<bool>(), prop::option::weighted(0.6, 0..8u8), limit())
             .prop_map(|(conversation, descending, cursor, limit)| Op::ListMessages {
                 conversation, descending, cursor, limit,
             }),
         2 => n().prop_map(|message| Op::DeleteMessage { message }),
-        4 => (new_id(), n(), parents())
+        5 => (new_id(), n(), parents())
             .prop_map(|(id, message, parents)| Op::CreateAttachment { id, message, parents }),
         1 => n().prop_map(|attachment| Op::GetAttachment { attachment }),
         2 => (n(), cursor(), limit())
@@ -421,14 +449,17 @@ fn time_at(n: i64) -> DateTime<Utc> {
     super::fixtures::at(n) + chrono::Duration::microseconds(n)
 }
 
-/// Which of `len` pooled ids `r` names, or `None` for an unknown id (about one in
-/// `4 * len + 1`, and always when the pool is empty).
+/// Which of `len` pooled ids `r` names, or `None` for an unknown id: one time in eight an
+/// unknown id, half the time one of the three newest (likely alive, likely related to what
+/// the sequence just did), otherwise any.
 fn choose(len: usize, r: u8) -> Option<usize> {
-    if len == 0 {
-        return None;
+    let (kind, n) = (r % 8, usize::from(r / 8));
+    match kind {
+        _ if len == 0 => None,
+        0 => None,
+        1..=4 => Some(len - 1 - n % len.min(3)),
+        _ => Some(n % len),
     }
-    let i = usize::from(r) % (4 * len + 1);
-    (i < 4 * len).then_some(i % len)
 }
 
 impl Ctx {
@@ -464,8 +495,38 @@ impl Ctx {
     }
 
     /// An existing user (the setup makes sure there is one).
+    ///
+    /// Mostly one of the users of the setup, so that conversations, providers and configs
+    /// pile up on a few owners and lists have something to page through.
     fn owner(&self, r: u8) -> UserId {
-        self.users[usize::from(r) % self.users.len()]
+        let pool = if r % 8 == 7 {
+            self.users.len()
+        } else {
+            SETUP_USERS.min(self.users.len())
+        };
+        self.users[usize::from(r / 8) % pool]
+    }
+
+    /// A user to look something up for: an [`owner`](Self::owner), or sometimes an
+    /// unknown user.
+    fn user(&mut self, r: u8) -> UserId {
+        if r % 16 == 15 {
+            self.fresh()
+        } else {
+            self.owner(r)
+        }
+    }
+
+    /// A (user, provider) pair to look a config up by: mostly that of a config created
+    /// before (alive or not), otherwise any.
+    fn config_pair(&mut self, user: u8, provider: u8) -> (UserId, ProviderId) {
+        match choose(self.config_ids.len(), provider) {
+            Some(i) if user % 4 != 3 => self.configs[&self.config_ids[i]],
+            _ => {
+                let u = self.user(user);
+                (u, self.pick(|c| c.providers.clone(), provider))
+            }
+        }
     }
 
     fn cursor<T: Copy + From<uuid::Uuid> + Into<uuid::Uuid>>(
@@ -503,6 +564,7 @@ impl Ctx {
                 })
             }
             Op::GetUser { user } => Call::GetUser(self.pick(users, user)),
+
             Op::GetUserByUsername { name } => {
                 Call::GetUserByUsername(USER_NAMES[usize::from(name) % USER_NAMES.len()].to_owned())
             }
@@ -539,7 +601,7 @@ impl Ctx {
                 before,
                 limit: n,
             } => Call::ListConversations(
-                self.pick(users, user),
+                self.user(user),
                 self.cursor(conversations, before),
                 limit(n),
             ),
@@ -600,8 +662,13 @@ impl Ctx {
                 limit: n,
             } => {
                 let cursor = cursor.map(u64::from);
+                // Mostly a conversation that has had messages.
+                let conversation = match choose(self.messages.len(), conversation) {
+                    Some(i) if conversation % 4 != 3 => self.messages[i].1,
+                    _ => self.pick(conversations, conversation),
+                };
                 Call::ListMessages(
-                    self.pick(conversations, conversation),
+                    conversation,
                     if descending {
                         MessageOrder::Descending { before: cursor }
                     } else {
@@ -678,11 +745,7 @@ impl Ctx {
                 user,
                 after,
                 limit: n,
-            } => Call::ListProviders(
-                self.pick(users, user),
-                self.cursor(providers, after),
-                limit(n),
-            ),
+            } => Call::ListProviders(self.user(user), self.cursor(providers, after), limit(n)),
             Op::DeleteProvider { provider } => Call::DeleteProvider(self.pick(providers, provider)),
             Op::CreateConfig { id, user, provider } => {
                 let id = self.new_id(|c| c.config_ids.clone(), id);
@@ -699,22 +762,27 @@ impl Ctx {
                 })
             }
             Op::GetConfig { user, provider } => {
-                Call::GetConfig(self.pick(users, user), self.pick(providers, provider))
+                let (u, p) = self.config_pair(user, provider);
+                Call::GetConfig(u, p)
             }
             Op::UpdateConfig {
                 user,
                 provider,
                 key,
                 hint,
-            } => Call::UpdateConfig(
-                self.pick(users, user),
-                self.pick(providers, provider),
-                SealedKey(vec![2, key]),
-                hint.then(|| format!("…{key:04}")),
-                now,
-            ),
+            } => {
+                let (u, p) = self.config_pair(user, provider);
+                Call::UpdateConfig(
+                    u,
+                    p,
+                    SealedKey(vec![2, key]),
+                    hint.then(|| format!("…{key:04}")),
+                    now,
+                )
+            }
             Op::DeleteConfig { user, provider } => {
-                Call::DeleteConfig(self.pick(users, user), self.pick(providers, provider))
+                let (u, p) = self.config_pair(user, provider);
+                Call::DeleteConfig(u, p)
             }
         }
     }
