@@ -13,6 +13,7 @@
 //! dropped half-way cannot leave the flusher stuck.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
@@ -25,10 +26,13 @@ pub(crate) struct Flusher {
     /// A handle on sled's log file, for `fdatasync`; `None` when the store is configured
     /// to trust sled's own flush.
     pub sync_file: Option<File>,
+    /// How many flushes ran, for tests that check writers share them.
+    pub flushes: AtomicU64,
 }
 
 impl Flusher {
     pub(crate) fn flush(&self) -> Result<(), FlushError> {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
         self.db.flush()?;
         if let Some(file) = &self.sync_file {
             // sled on Linux ends a flush with sync_file_range, which neither writes the
@@ -78,6 +82,12 @@ impl GroupCommit {
                 done: watch::Sender::new(Outcome::default()),
             }),
         }
+    }
+
+    /// How many flushes have run.
+    #[cfg(test)]
+    pub(crate) fn flushes(&self) -> u64 {
+        self.flusher.flushes.load(Ordering::Relaxed)
     }
 
     /// Called on a blocking thread right after the caller's transaction committed: asks

@@ -36,9 +36,6 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The key under which the format version is kept in the `meta` tree.
 const FORMAT_KEY: &[u8] = b"format_version";
 
-/// The name sled gives the tree every database starts with.
-const DEFAULT_TREE: &[u8] = b"__sled__default";
-
 /// How to open a [`SledStore`].
 ///
 /// ```no_run
@@ -97,36 +94,30 @@ impl SledConfig {
             path: path.clone(),
             source,
         };
-        let names = db.tree_names();
-        let fresh = if names
-            .iter()
-            .any(|name| name.as_ref() == keys::tree::META.as_bytes())
-        {
-            let meta = db.open_tree(keys::tree::META).map_err(sled_err)?;
-            let version = meta.get(FORMAT_KEY).map_err(sled_err)?;
-            let version = version
-                .as_deref()
-                .and_then(|v| <[u8; 4]>::try_from(v).ok())
-                .map(u32::from_be_bytes)
-                .ok_or_else(|| OpenError::NotADatabase {
-                    path: path.clone(),
-                    source: Some("the format version is missing or malformed".into()),
-                })?;
-            if version != FORMAT_VERSION {
+        let fresh = match format_version(&db).map_err(sled_err)? {
+            Some(Ok(version)) if version == FORMAT_VERSION => false,
+            Some(Ok(version)) => {
                 return Err(OpenError::UnsupportedVersion {
                     path,
                     found: version,
                     supported: FORMAT_VERSION,
                 });
             }
-            false
-        } else if names.iter().all(|name| name.as_ref() == DEFAULT_TREE) && db.is_empty() {
-            true
-        } else {
-            return Err(OpenError::NotADatabase {
-                path,
-                source: Some("a sled database of another program".into()),
-            });
+            Some(Err(())) => {
+                return Err(OpenError::NotADatabase {
+                    path,
+                    source: Some("the format version is malformed".into()),
+                });
+            }
+            // Nothing stored at all: a new database, or one whose creation was cut short
+            // before its version was written.
+            None if is_empty(&db).map_err(sled_err)? => true,
+            None => {
+                return Err(OpenError::NotADatabase {
+                    path,
+                    source: Some("a sled database without a chat-store format version".into()),
+                });
+            }
         };
         let trees = Trees::open(db.clone()).map_err(sled_err)?;
         if fresh {
@@ -152,11 +143,43 @@ impl SledConfig {
         } else {
             None
         };
-        let commit = GroupCommit::new(Flusher { db, sync_file });
+        let commit = GroupCommit::new(Flusher {
+            db,
+            sync_file,
+            flushes: 0.into(),
+        });
         Ok(SledStore {
             inner: Arc::new(Inner { trees, commit }),
         })
     }
+}
+
+/// The stored format version: `None` if there is none, `Some(Err(()))` if it is not four
+/// bytes. Creates no tree.
+fn format_version(db: &sled::Db) -> sled::Result<Option<Result<u32, ()>>> {
+    let names = db.tree_names();
+    if !names
+        .iter()
+        .any(|name| name.as_ref() == keys::tree::META.as_bytes())
+    {
+        return Ok(None);
+    }
+    let version = db.open_tree(keys::tree::META)?.get(FORMAT_KEY)?;
+    Ok(version.map(|v| {
+        <[u8; 4]>::try_from(v.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(drop)
+    }))
+}
+
+/// Whether no tree of the database holds anything.
+fn is_empty(db: &sled::Db) -> sled::Result<bool> {
+    for name in db.tree_names() {
+        if !db.open_tree(name)?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Refuses paths that cannot be, or plainly are not, a sled database, before sled creates
@@ -486,6 +509,46 @@ mod tests {
             metadata: None,
             created_at: time::now(),
         }
+    }
+
+    /// 32 tasks appending at once share flushes, and every append is still answered only
+    /// after a flush that began after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_share_flushes() {
+        const TASKS: usize = 32;
+        const EACH: usize = 10;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let user = UserId::new();
+        let mut tasks = Vec::new();
+        for _ in 0..TASKS {
+            let store = store.clone();
+            let now = time::now();
+            let c = Conversation {
+                id: ConversationId::new(),
+                user_id: user,
+                title: "shared".into(),
+                created_at: now,
+                updated_at: now,
+                message_count: 0,
+            };
+            store.create_conversation(&c).await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..EACH {
+                    store.append_message(draft(&c)).await.unwrap();
+                }
+            }));
+        }
+        let before = store.inner.commit.flushes();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let flushes = store.inner.commit.flushes() - before;
+        let appends = (TASKS * EACH) as u64;
+        assert!(
+            flushes < appends / 2,
+            "{appends} concurrent appends took {flushes} flushes"
+        );
     }
 
     /// The slow path of a cascading delete, which racing appends rarely force: a closed

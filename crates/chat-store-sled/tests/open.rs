@@ -61,6 +61,20 @@ fn a_malformed_format_version_is_refused() {
 }
 
 #[test]
+fn a_creation_cut_short_before_the_version_opens_as_new() {
+    let dir = dir();
+    {
+        // sled's files and our empty trees, but no version yet.
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta").unwrap();
+        db.open_tree("messages").unwrap();
+        db.flush().unwrap();
+    }
+    drop(SledStore::open(dir.path()).expect("an empty database is taken as new"));
+    drop(SledStore::open(dir.path()).expect("and has its version now"));
+}
+
+#[test]
 fn a_directory_of_other_files_is_refused_and_left_alone() {
     let dir = dir();
     std::fs::write(dir.path().join("notes.txt"), "not a database").unwrap();
