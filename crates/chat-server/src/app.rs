@@ -249,6 +249,8 @@ pub async fn serve(
     }
     drop(listener);
     purge.abort();
+    // Wait for the purge task to let go of the store, so the store can be reopened at once.
+    let _ = purge.await;
     tracing::info!("shutting down; finishing requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),

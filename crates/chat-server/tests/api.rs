@@ -44,6 +44,7 @@ store_tests!(
     body_limits,
     query_validation,
     operations,
+    malformed_input,
 );
 
 mod cases {
@@ -1381,5 +1382,200 @@ mod cases {
         let r = c.get("/openapi.json").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["openapi"], "3.1.0");
+    }
+
+    /// A small deterministic generator (xorshift), so a failure replays exactly.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let n = self.below(max + 1);
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+        fn json(&mut self, depth: u32) -> Value {
+            match self.below(if depth > 3 { 6 } else { 8 }) {
+                0 => Value::Null,
+                1 => json!(self.below(2) == 0),
+                2 => json!(self.next() as i64),
+                3 => json!(f64::from(self.next() as u32) / 7.0),
+                4 => json!(String::from_utf8_lossy(&self.bytes(40))),
+                5 => json!(
+                    self.pick(&[
+                        "",
+                        " ",
+                        "user",
+                        "01890000-0000-7000-8000-000000000000",
+                        "\u{0}",
+                        "https://x.example",
+                        "a\nb"
+                    ])
+                    .to_string()
+                ),
+                6 => Value::Array((0..self.below(4)).map(|_| self.json(depth + 1)).collect()),
+                _ => Value::Object(
+                    (0..self.below(5))
+                        .map(|_| (self.pick(FIELDS).to_string(), self.json(depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+    }
+
+    const FIELDS: &[&str] = &[
+        "username",
+        "password",
+        "email",
+        "user_id",
+        "title",
+        "conversation_id",
+        "role",
+        "content",
+        "metadata",
+        "message_id",
+        "file_type",
+        "file_path",
+        "name",
+        "api_endpoint",
+        "provider_id",
+        "api_key",
+        "",
+    ];
+
+    fn percent(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    /// Hundreds of malformed requests: none may get a 5xx, and the server keeps answering.
+    pub async fn malformed_input(s: &Server) {
+        let ada = s.user("ada").await;
+        let cid = uuid_of(
+            &ada.client
+                .post("/chat/conversations", json!({"title": "t"}))
+                .await
+                .json(),
+        );
+        let mid = uuid_of(
+            &ada.client
+                .post(
+                    "/chat/messages",
+                    json!({"conversation_id": cid, "role": "user", "content": "x"}),
+                )
+                .await
+                .json(),
+        );
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        // Logging out would end the session the rest of the run uses.
+        let routes: Vec<_> = chat_server::route_table()
+            .into_iter()
+            .filter(|(_, path)| *path != "/users/logout")
+            .collect();
+        let methods = [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "BREW",
+        ];
+        let content_types = [
+            "application/json",
+            "text/plain",
+            "application/json; charset=latin1",
+            "*/*",
+            "application/json;;;",
+            "x",
+        ];
+        for i in 0..400 {
+            let (method, template) = *rng.pick(&routes);
+            let method = if rng.below(4) == 0 {
+                *rng.pick(&methods)
+            } else {
+                method
+            };
+            let mut path = String::new();
+            for segment in template.split('/').skip(1) {
+                path.push('/');
+                if segment.starts_with('{') {
+                    let junk = percent(&rng.bytes(12));
+                    let choices = [
+                        cid.as_str(),
+                        mid.as_str(),
+                        ada.id.as_str(),
+                        BOGUS,
+                        "x",
+                        junk.as_str(),
+                        "..",
+                        "%00",
+                    ];
+                    let choice: &str = choices[rng.below(choices.len())];
+                    path.push_str(choice);
+                } else {
+                    path.push_str(segment);
+                }
+            }
+            match rng.below(6) {
+                0 => path.push_str(&format!("?limit={}", percent(&rng.bytes(6)))),
+                1 => path.push_str(&format!(
+                    "?after={}&before={}&order={}",
+                    rng.next(),
+                    percent(&rng.bytes(4)),
+                    rng.below(3)
+                )),
+                2 => path.push_str(&format!("/{}", percent(&rng.bytes(8)))),
+                _ => {}
+            }
+            let body = match rng.below(4) {
+                0 => rng.bytes(200),
+                1 => serde_json::to_vec(&rng.json(0)).unwrap(),
+                2 => {
+                    let mut fields = serde_json::Map::new();
+                    for f in FIELDS {
+                        if rng.below(2) == 0 {
+                            fields.insert((*f).to_owned(), rng.json(1));
+                        }
+                    }
+                    serde_json::to_vec(&Value::Object(fields)).unwrap()
+                }
+                _ => Vec::new(),
+            };
+            let client = if rng.below(5) == 0 {
+                s.client().with_token("garbage")
+            } else {
+                ada.client.clone()
+            };
+            let ct = *rng.pick(&content_types);
+            let rid = percent(&rng.bytes(3));
+            let headers = [("content-type", ct), ("x-request-id", rid.as_str())];
+            let r = client.send(method, &path, &headers, Some(body)).await;
+            assert!(
+                r.status < 500,
+                "request {i}: {method} {path} got {}: {}",
+                r.status,
+                r.text()
+            );
+        }
+        // Byte-level garbage that no well-behaved client sends.
+        for raw in [
+            &b"GARBAGE\r\n\r\n"[..],
+            b"GET /healthz HTTP/9.9\r\n\r\n",
+            b"GET /\x01\x02 HTTP/1.1\r\nhost: x\r\n\r\n",
+            b"POST /users HTTP/1.1\r\nhost: x\r\ncontent-length: -5\r\n\r\n",
+            b"POST /users HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello",
+            b"POST /users HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+            b"GET /users/me HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \xff\xfe\r\n\r\n",
+            b"GET /users/me HTTP/1.1\r\nhost: x\r\nx-request-id: \xff\r\n\r\n",
+        ] {
+            let answer = raw_exchange(s.addr, raw).await;
+            assert!(!answer.starts_with("HTTP/1.1 5"), "{answer}");
+        }
+        assert_eq!(s.client().get("/healthz").await.status, 200);
+        assert_eq!(ada.client.get("/users/me").await.status, 200);
     }
 }
