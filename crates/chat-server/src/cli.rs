@@ -195,21 +195,30 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     let env_key = std::env::var("CHAT_MASTER_KEY")
         .ok()
         .filter(|k| !k.is_empty());
-    let (key, source) = keyfile::load(url, env_key.as_deref(), args.master_key_file.as_deref())?;
+    let load_key = || keyfile::load(url, env_key.as_deref(), args.master_key_file.as_deref());
+    // An embedded store opens first, so its key file is created beside data that exists
+    // (sled refuses a directory holding files but no database). A remote one checks the key
+    // first, so a missing key fails before any connection is made.
+    let (store, (key, source)) = if url.is_embedded() {
+        let store = url.open().await?;
+        (store, load_key()?)
+    } else {
+        let key = load_key()?;
+        (url.open().await?, key)
+    };
     match &source {
         KeySource::Created(path) => tracing::warn!(
             path = %path.display(),
             "created a new master key file; back it up with the data, since without it stored API keys cannot be read"
         ),
         KeySource::File(path) => {
-            tracing::info!(path = %path.display(), "master key read from file")
+            tracing::info!(path = %path.display(), "master key read from file");
         }
         KeySource::Environment => tracing::info!("master key read from CHAT_MASTER_KEY"),
         KeySource::Ephemeral => {
             tracing::info!("in-memory store: using a random master key for this process");
         }
     }
-    let store = url.open().await?;
     let service = ChatService::new(
         store,
         Sealer::new(1, key),
