@@ -13,7 +13,7 @@ pub(crate) mod tree {
     pub const SESSION_EXPIRY: &str = "session_expiry";
     pub const CONVERSATIONS: &str = "conversations";
     pub const USER_CONVERSATIONS: &str = "user_conversations";
-    pub const CLOSING: &str = "closing_conversations";
+    pub const DELETED: &str = "deleted_conversations";
     pub const MESSAGES: &str = "messages";
     pub const MESSAGE_IDS: &str = "message_ids";
     pub const ATTACHMENTS: &str = "attachments";

@@ -128,7 +128,7 @@ impl SledConfig {
             db.flush().map_err(sled_err)?;
         }
         trees
-            .finish_closing()
+            .finish_deletes()
             .map_err(|e| OpenError::NotADatabase {
                 path: path.clone(),
                 source: Some(Box::new(e)),
@@ -551,15 +551,15 @@ mod tests {
         );
     }
 
-    /// The slow path of a cascading delete, which racing appends rarely force: a closed
-    /// conversation takes nothing new, and a delete that a crash cut short after closing
-    /// is finished when the store is next opened.
+    /// A delete cut short by a crash after its first transaction: the conversation and all
+    /// it held are gone for readers at once, its ids can be used again, and the next open
+    /// removes the leftovers.
     #[tokio::test]
-    async fn a_closed_conversation_takes_nothing_and_is_deleted_on_reopen() {
+    async fn a_deleted_conversation_is_gone_before_its_purge_and_purged_on_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let user = User {
             id: UserId::new(),
-            username: "closer".into(),
+            username: "deleter".into(),
             email: None,
             password_hash: PasswordHash("x".into()),
             created_at: time::now(),
@@ -568,52 +568,82 @@ mod tests {
         let c = Conversation {
             id: ConversationId::new(),
             user_id: user.id,
-            title: "closing".into(),
+            title: "doomed".into(),
             created_at: now,
             updated_at: now,
             message_count: 0,
         };
-        let m = {
+        let other = Conversation {
+            id: ConversationId::new(),
+            title: "other".into(),
+            ..c.clone()
+        };
+        let (kept, reused) = {
             let store = SledStore::open(dir.path()).unwrap();
             store.create_user(&user).await.unwrap();
             store.create_conversation(&c).await.unwrap();
-            let m = store.append_message(draft(&c)).await.unwrap();
-            assert!(
-                store
-                    .inner
-                    .trees
-                    .close_conversation(c.id.to_bytes())
-                    .unwrap()
-            );
-            assert!(matches!(
-                store.append_message(draft(&c)).await,
-                Err(Error::NotFound(Entity::Conversation))
-            ));
+            store.create_conversation(&other).await.unwrap();
+            let m1 = store.append_message(draft(&c)).await.unwrap();
+            let m2 = store.append_message(draft(&c)).await.unwrap();
             let a = Attachment {
                 id: AttachmentId::new(),
-                message_id: m.id,
+                message_id: m1.id,
                 conversation_id: c.id,
                 user_id: user.id,
                 file_type: "pdf".into(),
                 file_path: "x".into(),
                 created_at: time::now(),
             };
-            assert!(matches!(
-                store.create_attachment(&a).await,
-                Err(Error::NotFound(Entity::Message))
-            ));
-            // Until the delete finishes, readers see the conversation whole.
-            assert_eq!(store.get_message(m.id).await.unwrap(), Some(m.clone()));
+            store.create_attachment(&a).await.unwrap();
+            // Only the first step of delete_conversation, as if the process died after it.
+            assert!(store.inner.trees.mark_deleted(c.id.to_bytes()).unwrap());
             let flush = store.inner.commit.flush_after_commit();
             store.inner.commit.wait(flush).await.unwrap();
-            m
+
+            assert_eq!(store.get_conversation(c.id).await.unwrap(), None);
+            assert_eq!(store.get_message(m1.id).await.unwrap(), None);
+            assert_eq!(store.get_attachment(a.id).await.unwrap(), None);
+            let all = MessageOrder::default();
+            assert!(
+                store
+                    .list_messages(c.id, all, Limit::MAX)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                store
+                    .list_attachments(m1.id, None, Limit::MAX)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(!store.delete_message(m2.id, time::now()).await.unwrap());
+            assert!(!store.delete_attachment(a.id).await.unwrap());
+            assert!(!store.delete_conversation(c.id).await.unwrap());
+            assert!(matches!(
+                store.append_message(draft(&c)).await,
+                Err(Error::NotFound(Entity::Conversation))
+            ));
+            // A message id of the deleted conversation may be used again at once.
+            let mut again = draft(&other);
+            again.id = m2.id;
+            let reused = store.append_message(again).await.unwrap();
+            assert_eq!(
+                store.get_message(m2.id).await.unwrap(),
+                Some(reused.clone())
+            );
+            (m1, reused)
         };
         let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.get_conversation(c.id).await.unwrap(), None);
-        assert_eq!(store.get_message(m.id).await.unwrap(), None);
+        assert!(store.inner.trees.deleted_is_empty());
+        assert_eq!(store.get_message(kept.id).await.unwrap(), None);
+        assert_eq!(store.get_message(reused.id).await.unwrap(), Some(reused));
+        // The conversation's id is free again too.
+        store.create_conversation(&c).await.unwrap();
         assert!(
             store
-                .list_conversations(user.id, None, Limit::MAX)
+                .list_messages(c.id, MessageOrder::default(), Limit::MAX)
                 .await
                 .unwrap()
                 .is_empty()

@@ -135,12 +135,6 @@ pub(crate) struct ConversationRec {
     pub message_count: u64,
     /// The last `seq` handed out; never goes down, so numbers are not reused.
     pub last_seq: u64,
-    /// Moves on every change to what the conversation holds (a message or an attachment
-    /// added or removed), so a cascading delete can tell that its list of keys went stale.
-    pub revision: u64,
-    /// Set when a delete has begun that will finish without re-checking: appends and new
-    /// attachments are refused from then on, as if the conversation were gone.
-    pub closing: bool,
 }
 
 impl ConversationRec {
@@ -153,8 +147,6 @@ impl ConversationRec {
             updated_at: c.updated_at.into(),
             message_count: c.message_count,
             last_seq: 0,
-            revision: 0,
-            closing: false,
         }
     }
 

@@ -19,9 +19,9 @@ use crate::records::{
     UserRec, decode, encode,
 };
 
-/// How many times a cascading delete re-reads its keys before it closes the conversation
-/// to new content and finishes without racing.
-const OPTIMISTIC_ATTEMPTS: u32 = 3;
+/// How many messages (and how many attachments) one transaction of a conversation's purge
+/// removes.
+const PURGE_BATCH: usize = 10_000;
 
 /// How many expired sessions one transaction removes.
 const EXPIRY_BATCH: usize = 1000;
@@ -32,6 +32,8 @@ enum Abort {
     Fail(Error),
     /// What was read before the transaction changed; read again and retry.
     Stale,
+    /// An id is held by what is left of a deleted conversation: purge that, then retry.
+    Purge(Id),
 }
 
 type Tx<T> = Result<T, ConflictableTransactionError<Abort>>;
@@ -44,6 +46,12 @@ fn stale<T>() -> Tx<T> {
     Err(ConflictableTransactionError::Abort(Abort::Stale))
 }
 
+fn purge_first<T>(conversation: Id) -> Tx<T> {
+    Err(ConflictableTransactionError::Abort(Abort::Purge(
+        conversation,
+    )))
+}
+
 fn conflict(entity: Entity, field: &'static str) -> Error {
     Error::Conflict { entity, field }
 }
@@ -53,19 +61,31 @@ fn tx_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Tx<T> {
     decode(bytes).map_err(|e| ConflictableTransactionError::Abort(Abort::Fail(e.into())))
 }
 
-/// The transaction's answer, or `None` if it found its inputs stale.
-fn finish<T>(result: TransactionResult<T, Abort>) -> Result<Option<T>> {
+/// How a transaction ended, for the operations that may run one again.
+enum Attempt<T> {
+    Done(T),
+    Stale,
+    Purge(Id),
+}
+
+fn attempt<T>(result: TransactionResult<T, Abort>) -> Result<Attempt<T>> {
     match result {
-        Ok(value) => Ok(Some(value)),
+        Ok(value) => Ok(Attempt::Done(value)),
         Err(TransactionError::Abort(Abort::Fail(e))) => Err(e),
-        Err(TransactionError::Abort(Abort::Stale)) => Ok(None),
+        Err(TransactionError::Abort(Abort::Stale)) => Ok(Attempt::Stale),
+        Err(TransactionError::Abort(Abort::Purge(id))) => Ok(Attempt::Purge(id)),
         Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e).into()),
     }
 }
 
-/// A transaction that never reports itself stale.
+/// The answer of a transaction that neither goes stale nor needs a purge.
 fn settle<T>(result: TransactionResult<T, Abort>) -> Result<T> {
-    finish(result)?.ok_or_else(|| StoreError::Corrupt("a transaction reported stale input").into())
+    match attempt(result)? {
+        Attempt::Done(value) => Ok(value),
+        Attempt::Stale | Attempt::Purge(_) => {
+            Err(StoreError::Corrupt("a transaction asked to be run again").into())
+        }
+    }
 }
 
 fn sled_err(e: sled::Error) -> Error {
@@ -89,7 +109,8 @@ pub(crate) struct Trees {
     session_expiry: sled::Tree,
     conversations: sled::Tree,
     user_conversations: sled::Tree,
-    closing: sled::Tree,
+    /// Conversations deleted but not yet purged of their messages and attachments.
+    deleted: sled::Tree,
     messages: sled::Tree,
     message_ids: sled::Tree,
     attachments: sled::Tree,
@@ -103,14 +124,6 @@ pub(crate) struct Trees {
     config_ids: sled::Tree,
 }
 
-/// What a conversation's cascading delete removes, gathered outside the transaction.
-struct ConversationContents {
-    /// (message key, message id)
-    messages: Vec<(sled::IVec, Id)>,
-    /// (attachment id, message id)
-    attachments: Vec<(Id, Id)>,
-}
-
 impl Trees {
     pub(crate) fn open(db: sled::Db) -> sled::Result<Self> {
         Ok(Self {
@@ -122,7 +135,7 @@ impl Trees {
             session_expiry: db.open_tree(tree::SESSION_EXPIRY)?,
             conversations: db.open_tree(tree::CONVERSATIONS)?,
             user_conversations: db.open_tree(tree::USER_CONVERSATIONS)?,
-            closing: db.open_tree(tree::CLOSING)?,
+            deleted: db.open_tree(tree::DELETED)?,
             messages: db.open_tree(tree::MESSAGES)?,
             message_ids: db.open_tree(tree::MESSAGE_IDS)?,
             attachments: db.open_tree(tree::ATTACHMENTS)?,
@@ -138,6 +151,26 @@ impl Trees {
         })
     }
 
+    /// Runs `attempt_once` until its transaction neither finds what it read stale nor an id
+    /// held by a deleted conversation, purging such a conversation before trying again.
+    fn retrying<T>(
+        &self,
+        mut attempt_once: impl FnMut() -> Result<TransactionResult<T, Abort>>,
+    ) -> Result<T> {
+        loop {
+            match attempt(attempt_once()?)? {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Stale => {}
+                Attempt::Purge(conversation) => self.purge(conversation)?,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn deleted_is_empty(&self) -> bool {
+        self.deleted.is_empty()
+    }
+
     pub(crate) fn messages_tree(&self) -> &sled::Tree {
         &self.messages
     }
@@ -148,24 +181,6 @@ impl Trees {
 
     pub(crate) fn conversations_tree(&self) -> &sled::Tree {
         &self.conversations
-    }
-
-    /// Finishes deletes that a crash interrupted after they closed their conversation.
-    pub(crate) fn finish_closing(&self) -> Result<()> {
-        let ids: Vec<sled::IVec> = self
-            .closing
-            .iter()
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(sled_err)?;
-        for id in ids {
-            let id: Id = id
-                .as_ref()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("closing conversation key"))?;
-            self.delete_conversation(ConversationId::from_bytes(id))?;
-        }
-        Ok(())
     }
 
     // ----- users and sessions -----
@@ -316,20 +331,33 @@ impl Trees {
         read(self.conversations.get(id).map_err(sled_err)?)
     }
 
+    fn conversation_exists(&self, id: Id) -> Result<bool> {
+        self.conversations.contains_key(id).map_err(sled_err)
+    }
+
     pub(crate) fn create_conversation(&self, conversation: &Conversation) -> Result<()> {
         let id = conversation.id.to_bytes();
         let index = keys::pair(conversation.user_id.to_bytes(), id);
         let value = encode(&ConversationRec::new(conversation));
-        settle(
-            (&self.conversations, &self.user_conversations).transaction(|(convs, by_user)| {
-                if convs.get(id)?.is_some() {
-                    return fail(conflict(Entity::Conversation, "id"));
-                }
-                convs.insert(&id, value.as_slice())?;
-                by_user.insert(&index, &[])?;
-                Ok(())
-            }),
-        )
+        self.retrying(|| {
+            Ok(
+                (&self.conversations, &self.user_conversations, &self.deleted).transaction(
+                    |(convs, by_user, deleted)| {
+                        if convs.get(id)?.is_some() {
+                            return fail(conflict(Entity::Conversation, "id"));
+                        }
+                        // The same id again, while the last one's messages are being
+                        // removed: they must be gone before new ones share the prefix.
+                        if deleted.get(id)?.is_some() {
+                            return purge_first(id);
+                        }
+                        convs.insert(&id, value.as_slice())?;
+                        by_user.insert(&index, &[])?;
+                        Ok(())
+                    },
+                ),
+            )
+        })
     }
 
     pub(crate) fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
@@ -393,115 +421,133 @@ impl Trees {
         }))
     }
 
-    fn conversation_contents(&self, id: Id) -> Result<ConversationContents> {
-        let mut messages = Vec::new();
-        for item in self.messages.scan_prefix(id) {
-            let (key, value) = item.map_err(sled_err)?;
-            // The id is the record's first field, so the rest need not be decoded.
-            let (message, _): (Id, _) = postcard::take_from_bytes(&value)
-                .map_err(|e| Error::from(StoreError::Decode(e)))?;
-            messages.push((key, message));
+    /// Deletes the conversation in one small transaction, then removes what it held.
+    ///
+    /// The transaction removes the conversation's row and marks its id in `deleted`. From
+    /// that moment the delete has happened for everyone: appends and new attachments find no
+    /// conversation, and every read of a message or an attachment checks that its
+    /// conversation still exists. [`purge`](Self::purge) then removes the leftovers in
+    /// transactions of bounded size, so deleting a conversation of a million messages
+    /// neither builds one huge transaction nor holds sled's lock for long.
+    pub(crate) fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        let id = id.to_bytes();
+        let deleted = self.mark_deleted(id)?;
+        if deleted {
+            self.purge(id)?;
         }
-        let mut attachments = Vec::new();
-        for item in self.conversation_attachments.scan_prefix(id) {
-            let (key, value) = item.map_err(sled_err)?;
-            let attachment = keys::second(&key).ok_or(StoreError::Corrupt("attachment key"))?;
-            let message = keys::first(&value).ok_or(StoreError::Corrupt("attachment index"))?;
-            attachments.push((attachment, message));
-        }
-        Ok(ConversationContents {
-            messages,
-            attachments,
-        })
+        Ok(deleted)
     }
 
-    /// Marks the conversation as being deleted, so nothing more can be added to it.
-    pub(crate) fn close_conversation(&self, id: Id) -> Result<bool> {
+    pub(crate) fn mark_deleted(&self, id: Id) -> Result<bool> {
         settle(
-            (&self.conversations, &self.closing).transaction(|(convs, closing)| {
-                let Some(bytes) = convs.get(id)? else {
-                    return Ok(false);
-                };
-                let mut rec: ConversationRec = tx_decode(&bytes)?;
-                if !rec.closing {
-                    rec.closing = true;
-                    convs.insert(&id, encode(&rec))?;
-                    closing.insert(&id, &[])?;
-                }
-                Ok(true)
-            }),
+            (&self.conversations, &self.user_conversations, &self.deleted).transaction(
+                |(convs, by_user, deleted)| {
+                    let Some(bytes) = convs.remove(&id)? else {
+                        return Ok(false);
+                    };
+                    let rec: ConversationRec = tx_decode(&bytes)?;
+                    by_user.remove(&keys::pair(rec.user_id, id))?;
+                    deleted.insert(&id, &[])?;
+                    Ok(true)
+                },
+            ),
         )
     }
 
-    pub(crate) fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
-        let id = id.to_bytes();
-        let mut attempt = 0;
+    /// Removes the messages, message ids and attachments of the deleted conversation `id`,
+    /// [`PURGE_BATCH`] of each per transaction, then its mark.
+    ///
+    /// Nothing can be added to a deleted conversation, so each pass finds less, and the
+    /// loop ends. Two purges of the same conversation at once are harmless: removing what
+    /// is gone does nothing, and index entries are removed only while they still point
+    /// into this conversation (an id may have been used again elsewhere).
+    pub(crate) fn purge(&self, id: Id) -> Result<()> {
         loop {
-            let Some(seen) = self.conversation_rec(id)? else {
-                return Ok(false);
-            };
-            if attempt == OPTIMISTIC_ATTEMPTS && !seen.closing {
-                // Appends keep invalidating the list of keys; stop them, then delete.
-                if !self.close_conversation(id)? {
-                    return Ok(false);
-                }
-                attempt += 1;
-                continue;
+            let mut messages = Vec::new();
+            for item in self.messages.scan_prefix(id).take(PURGE_BATCH) {
+                let (key, value) = item.map_err(sled_err)?;
+                let seq = keys::message_seq(&key).ok_or(StoreError::Corrupt("message key"))?;
+                // The id is the record's first field, so the rest need not be decoded.
+                let (message, _): (Id, _) = postcard::take_from_bytes(&value)
+                    .map_err(|e| Error::from(StoreError::Decode(e)))?;
+                messages.push((key, seq, message));
             }
-            attempt += 1;
-            // sled cannot scan inside a transaction, so the keys are gathered first and
-            // the transaction checks that the conversation's revision has not moved since:
-            // every append, message delete or new attachment moves it.
-            let contents = self.conversation_contents(id)?;
+            let mut attachments = Vec::new();
+            for item in self
+                .conversation_attachments
+                .scan_prefix(id)
+                .take(PURGE_BATCH)
+            {
+                let (key, value) = item.map_err(sled_err)?;
+                let attachment = keys::second(&key).ok_or(StoreError::Corrupt("attachment key"))?;
+                let message = keys::first(&value).ok_or(StoreError::Corrupt("attachment index"))?;
+                attachments.push((attachment, message));
+            }
+            let done = messages.is_empty() && attachments.is_empty();
             let trees = (
-                &self.conversations,
-                &self.user_conversations,
-                &self.closing,
+                &self.deleted,
                 &self.messages,
                 &self.message_ids,
                 &self.attachments,
                 &self.attachment_ids,
                 &self.conversation_attachments,
             );
-            let result = trees.transaction(
+            settle(trees.transaction(
                 |(
-                    convs,
-                    by_user,
-                    closing,
-                    messages,
+                    deleted,
+                    messages_tree,
                     message_ids,
-                    attachments,
+                    attachments_tree,
                     attachment_ids,
                     conv_attachments,
                 )| {
-                    let Some(bytes) = convs.get(id)? else {
-                        return Ok(false);
-                    };
-                    let rec: ConversationRec = tx_decode(&bytes)?;
-                    // Once closed, nothing can be added, and what was removed since the
-                    // scan is harmless to remove again.
-                    if !(seen.closing && rec.closing) && rec.revision != seen.revision {
-                        return stale();
+                    if done {
+                        deleted.remove(&id)?;
+                        return Ok(());
                     }
-                    convs.remove(&id)?;
-                    by_user.remove(&keys::pair(rec.user_id, id))?;
-                    closing.remove(&id)?;
-                    for (key, message) in &contents.messages {
-                        messages.remove(key)?;
-                        message_ids.remove(message)?;
+                    for (key, seq, message) in &messages {
+                        messages_tree.remove(key)?;
+                        if let Some(bytes) = message_ids.get(message)? {
+                            let pos: MessagePos = tx_decode(&bytes)?;
+                            if pos.conversation == id && pos.seq == *seq {
+                                message_ids.remove(message)?;
+                            }
+                        }
                     }
-                    for (attachment, message) in &contents.attachments {
-                        attachments.remove(&keys::pair(*message, *attachment))?;
-                        attachment_ids.remove(attachment)?;
+                    for (attachment, message) in &attachments {
+                        attachments_tree.remove(&keys::pair(*message, *attachment))?;
+                        if let Some(owner) = attachment_ids.get(attachment)? {
+                            if keys::second(&owner) == Some(id) {
+                                attachment_ids.remove(attachment)?;
+                            }
+                        }
                         conv_attachments.remove(&keys::pair(id, *attachment))?;
                     }
-                    Ok(true)
+                    Ok(())
                 },
-            );
-            if let Some(deleted) = finish(result)? {
-                return Ok(deleted);
+            ))?;
+            if done {
+                return Ok(());
             }
         }
+    }
+
+    /// Completes the purges that a crash interrupted.
+    pub(crate) fn finish_deletes(&self) -> Result<()> {
+        let ids: Vec<sled::IVec> = self
+            .deleted
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(sled_err)?;
+        for id in ids {
+            let id: Id = id
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("deleted conversation key"))?;
+            self.purge(id)?;
+        }
+        Ok(())
     }
 
     // ----- messages -----
@@ -514,24 +560,36 @@ impl Trees {
         // The record is built once with seq 0; seq lives in the key.
         let message = draft.with_seq(0);
         let value = encode(&MessageRec::new(&message));
-        let seq = settle(
-            (&self.conversations, &self.messages, &self.message_ids).transaction(
-                |(convs, messages, message_ids)| {
-                    if message_ids.get(message_id)?.is_some() {
+        let trees = (
+            &self.conversations,
+            &self.deleted,
+            &self.messages,
+            &self.message_ids,
+        );
+        let seq = self.retrying(|| {
+            Ok(
+                trees.transaction(|(convs, deleted, messages, message_ids)| {
+                    if let Some(bytes) = message_ids.get(message_id)? {
+                        let taken: MessagePos = tx_decode(&bytes)?;
+                        // The id of a message whose conversation is being purged is free again,
+                        // once the purge is done.
+                        if convs.get(taken.conversation)?.is_none()
+                            && deleted.get(taken.conversation)?.is_some()
+                        {
+                            return purge_first(taken.conversation);
+                        }
                         return fail(conflict(Entity::Message, "id"));
                     }
                     let rec = match convs.get(conversation)? {
                         Some(bytes) => Some(tx_decode::<ConversationRec>(&bytes)?),
                         None => None,
                     };
-                    let Some(mut rec) = rec.filter(|rec| rec.user_id == user && !rec.closing)
-                    else {
+                    let Some(mut rec) = rec.filter(|rec| rec.user_id == user) else {
                         return fail(Error::NotFound(Entity::Conversation));
                     };
                     rec.last_seq += 1;
                     rec.message_count += 1;
                     rec.updated_at = created_at.into();
-                    rec.revision += 1;
                     let seq = rec.last_seq;
                     let pos = MessagePos {
                         conversation,
@@ -542,9 +600,9 @@ impl Trees {
                     messages.insert(&keys::message(conversation, seq), value.as_slice())?;
                     message_ids.insert(&message_id, encode(&pos))?;
                     Ok(seq)
-                },
-            ),
-        )?;
+                }),
+            )
+        })?;
         Ok(Message { seq, ..message })
     }
 
@@ -558,6 +616,11 @@ impl Trees {
         };
         let key = keys::message(pos.conversation, pos.seq);
         let rec: Option<MessageRec> = read(self.messages.get(key).map_err(sled_err)?)?;
+        // Read after the message: if the conversation is there now, it was there when the
+        // message was read, so no leftover of a deleted conversation is ever answered.
+        if rec.is_none() || !self.conversation_exists(pos.conversation)? {
+            return Ok(None);
+        }
         Ok(rec
             .map(|rec| rec.into_model(pos.conversation, pos.seq))
             .transpose()?)
@@ -575,7 +638,7 @@ impl Trees {
             let seq = keys::message_seq(&key).ok_or(StoreError::Corrupt("message key"))?;
             Ok(decode::<MessageRec>(&value)?.into_model(c, seq)?)
         };
-        match order {
+        let page: Vec<Message> = match order {
             MessageOrder::Ascending { after } => {
                 let first = match after {
                     Some(u64::MAX) => return Ok(Vec::new()),
@@ -586,7 +649,7 @@ impl Trees {
                     .range(keys::message(c, first)..=keys::message(c, u64::MAX))
                     .take(limit)
                     .map(to_message)
-                    .collect()
+                    .collect::<Result<_>>()?
             }
             MessageOrder::Descending { before } => {
                 if before == Some(0) {
@@ -600,24 +663,37 @@ impl Trees {
                         .rev()
                         .take(limit)
                         .map(to_message)
-                        .collect(),
+                        .collect::<Result<_>>()?,
                     None => self
                         .messages
                         .range(lower..=keys::message(c, u64::MAX))
                         .rev()
                         .take(limit)
                         .map(to_message)
-                        .collect(),
+                        .collect::<Result<_>>()?,
                 }
             }
+        };
+        // Checked after the scan, as in get_message.
+        if !page.is_empty() && !self.conversation_exists(c)? {
+            return Ok(Vec::new());
         }
+        Ok(page)
     }
 
     pub(crate) fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
         let id = id.to_bytes();
-        loop {
+        let trees = (
+            &self.conversations,
+            &self.messages,
+            &self.message_ids,
+            &self.attachments,
+            &self.attachment_ids,
+            &self.conversation_attachments,
+        );
+        self.retrying(|| {
             let Some(seen) = self.message_pos(id)? else {
-                return Ok(false);
+                return Ok(Ok(false));
             };
             let attachments: Vec<Id> = self
                 .attachments
@@ -628,15 +704,7 @@ impl Trees {
                     keys::second(&key).ok_or_else(|| StoreError::Corrupt("attachment key").into())
                 })
                 .collect::<Result<_>>()?;
-            let trees = (
-                &self.conversations,
-                &self.messages,
-                &self.message_ids,
-                &self.attachments,
-                &self.attachment_ids,
-                &self.conversation_attachments,
-            );
-            let result = trees.transaction(
+            Ok(trees.transaction(
                 |(
                     convs,
                     messages,
@@ -652,6 +720,15 @@ impl Trees {
                     if tx_decode::<MessagePos>(&bytes)? != seen {
                         return stale();
                     }
+                    // A message of a deleted conversation is already gone; the purge
+                    // removes what is left of it.
+                    let Some(bytes) = convs.get(seen.conversation)? else {
+                        return Ok(false);
+                    };
+                    let mut rec: ConversationRec = tx_decode(&bytes)?;
+                    rec.message_count = rec.message_count.saturating_sub(1);
+                    rec.updated_at = at.into();
+                    convs.insert(&seen.conversation, encode(&rec))?;
                     messages.remove(&keys::message(seen.conversation, seen.seq))?;
                     message_ids.remove(&id)?;
                     for attachment in &attachments {
@@ -659,20 +736,10 @@ impl Trees {
                         attachment_ids.remove(attachment)?;
                         conv_attachments.remove(&keys::pair(seen.conversation, *attachment))?;
                     }
-                    if let Some(bytes) = convs.get(seen.conversation)? {
-                        let mut rec: ConversationRec = tx_decode(&bytes)?;
-                        rec.message_count = rec.message_count.saturating_sub(1);
-                        rec.updated_at = at.into();
-                        rec.revision += 1;
-                        convs.insert(&seen.conversation, encode(&rec))?;
-                    }
                     Ok(true)
                 },
-            );
-            if let Some(deleted) = finish(result)? {
-                return Ok(deleted);
-            }
-        }
+            ))
+        })
     }
 
     // ----- attachments -----
@@ -685,61 +752,78 @@ impl Trees {
         let value = encode(&AttachmentRec::new(attachment));
         let trees = (
             &self.conversations,
+            &self.deleted,
             &self.messages,
             &self.message_ids,
             &self.attachments,
             &self.attachment_ids,
             &self.conversation_attachments,
         );
-        settle(trees.transaction(
-            |(convs, messages, message_ids, attachments, attachment_ids, conv_attachments)| {
-                if attachment_ids.get(id)?.is_some() {
-                    return fail(conflict(Entity::Attachment, "id"));
-                }
-                let not_found = || fail(Error::NotFound(Entity::Message));
-                let Some(bytes) = message_ids.get(message)? else {
-                    return not_found();
-                };
-                let mut pos: MessagePos = tx_decode(&bytes)?;
-                let Some(bytes) = messages.get(keys::message(pos.conversation, pos.seq))? else {
-                    return not_found();
-                };
-                let rec: MessageRec = tx_decode(&bytes)?;
-                if pos.conversation != conversation || rec.user_id != user {
-                    return not_found();
-                }
-                // Both revisions move so that a racing delete of the message or of the
-                // conversation sees that its list of attachments is stale.
-                let Some(bytes) = convs.get(conversation)? else {
-                    return not_found();
-                };
-                let mut conv: ConversationRec = tx_decode(&bytes)?;
-                if conv.closing {
-                    return not_found();
-                }
-                conv.revision += 1;
-                pos.revision += 1;
-                convs.insert(&conversation, encode(&conv))?;
-                message_ids.insert(&message, encode(&pos))?;
-                attachments.insert(&keys::pair(message, id), value.as_slice())?;
-                attachment_ids.insert(&id, &message)?;
-                conv_attachments.insert(&keys::pair(conversation, id), &message)?;
-                Ok(())
-            },
-        ))
+        self.retrying(|| {
+            Ok(trees.transaction(
+                |(
+                    convs,
+                    deleted,
+                    messages,
+                    message_ids,
+                    attachments,
+                    attachment_ids,
+                    conv_attachments,
+                )| {
+                    if let Some(owner) = attachment_ids.get(id)? {
+                        let Some(owner) = keys::second(&owner) else {
+                            return fail(StoreError::Corrupt("attachment index"));
+                        };
+                        if convs.get(owner)?.is_none() && deleted.get(owner)?.is_some() {
+                            return purge_first(owner);
+                        }
+                        return fail(conflict(Entity::Attachment, "id"));
+                    }
+                    let not_found = || fail(Error::NotFound(Entity::Message));
+                    let Some(bytes) = message_ids.get(message)? else {
+                        return not_found();
+                    };
+                    let mut pos: MessagePos = tx_decode(&bytes)?;
+                    if pos.conversation != conversation || convs.get(conversation)?.is_none() {
+                        return not_found();
+                    }
+                    let Some(bytes) = messages.get(keys::message(pos.conversation, pos.seq))?
+                    else {
+                        return not_found();
+                    };
+                    if tx_decode::<MessageRec>(&bytes)?.user_id != user {
+                        return not_found();
+                    }
+                    // So that a racing delete of the message sees that its list of
+                    // attachments is stale.
+                    pos.revision += 1;
+                    message_ids.insert(&message, encode(&pos))?;
+                    attachments.insert(&keys::pair(message, id), value.as_slice())?;
+                    attachment_ids.insert(&id, &keys::pair(message, conversation))?;
+                    conv_attachments.insert(&keys::pair(conversation, id), &message)?;
+                    Ok(())
+                },
+            ))
+        })
     }
 
     pub(crate) fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
         let id = id.to_bytes();
-        let Some(message) = self.attachment_ids.get(id).map_err(sled_err)? else {
+        let Some(owner) = self.attachment_ids.get(id).map_err(sled_err)? else {
             return Ok(None);
         };
-        let message = keys::first(&message).ok_or(StoreError::Corrupt("attachment index"))?;
+        let (Some(message), Some(conversation)) = (keys::first(&owner), keys::second(&owner))
+        else {
+            return Err(StoreError::Corrupt("attachment index").into());
+        };
         let rec: Option<AttachmentRec> = read(
             self.attachments
                 .get(keys::pair(message, id))
                 .map_err(sled_err)?,
         )?;
+        if rec.is_none() || !self.conversation_exists(conversation)? {
+            return Ok(None);
+        }
         Ok(rec.map(AttachmentRec::into_model).transpose()?)
     }
 
@@ -757,7 +841,8 @@ impl Trees {
             },
             None => MIN_ID,
         };
-        self.attachments
+        let page: Vec<Attachment> = self
+            .attachments
             .range(keys::pair(m, first)..=keys::pair(m, MAX_ID))
             .values()
             .take(limit)
@@ -765,33 +850,45 @@ impl Trees {
                 let value = value.map_err(sled_err)?;
                 Ok(decode::<AttachmentRec>(&value)?.into_model()?)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        // A message's attachments share its conversation; if that is gone, so are they.
+        if let Some(a) = page.first() {
+            if !self.conversation_exists(a.conversation_id.to_bytes())? {
+                return Ok(Vec::new());
+            }
+        }
+        Ok(page)
     }
 
     pub(crate) fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
         let id = id.to_bytes();
         settle(
             (
+                &self.conversations,
                 &self.attachments,
                 &self.attachment_ids,
                 &self.conversation_attachments,
             )
-                .transaction(|(attachments, attachment_ids, conv_attachments)| {
-                    let Some(message) = attachment_ids.get(id)? else {
-                        return Ok(false);
-                    };
-                    let Some(message) = keys::first(&message) else {
-                        return fail(StoreError::Corrupt("attachment index"));
-                    };
-                    let key = keys::pair(message, id);
-                    if let Some(bytes) = attachments.get(key)? {
-                        let rec: AttachmentRec = tx_decode(&bytes)?;
-                        conv_attachments.remove(&keys::pair(rec.conversation_id, id))?;
-                    }
-                    attachments.remove(&key)?;
-                    attachment_ids.remove(&id)?;
-                    Ok(true)
-                }),
+                .transaction(
+                    |(convs, attachments, attachment_ids, conv_attachments)| {
+                        let Some(owner) = attachment_ids.get(id)? else {
+                            return Ok(false);
+                        };
+                        let (Some(message), Some(conversation)) =
+                            (keys::first(&owner), keys::second(&owner))
+                        else {
+                            return fail(StoreError::Corrupt("attachment index"));
+                        };
+                        // An attachment of a deleted conversation is already gone.
+                        if convs.get(conversation)?.is_none() {
+                            return Ok(false);
+                        }
+                        attachments.remove(&keys::pair(message, id))?;
+                        attachment_ids.remove(&id)?;
+                        conv_attachments.remove(&keys::pair(conversation, id))?;
+                        Ok(true)
+                    },
+                ),
         )
     }
 
@@ -881,9 +978,17 @@ impl Trees {
 
     pub(crate) fn delete_provider(&self, id: ProviderId) -> Result<bool> {
         let id = id.to_bytes();
-        loop {
+        let trees = (
+            &self.providers,
+            &self.provider_names,
+            &self.provider_owners,
+            &self.configs,
+            &self.provider_configs,
+            &self.config_ids,
+        );
+        self.retrying(|| {
             let Some(seen) = self.provider_rec(id)? else {
-                return Ok(false);
+                return Ok(Ok(false));
             };
             let users: Vec<Id> = self
                 .provider_configs
@@ -894,15 +999,7 @@ impl Trees {
                     keys::second(&key).ok_or_else(|| StoreError::Corrupt("config index").into())
                 })
                 .collect::<Result<_>>()?;
-            let trees = (
-                &self.providers,
-                &self.provider_names,
-                &self.provider_owners,
-                &self.configs,
-                &self.provider_configs,
-                &self.config_ids,
-            );
-            let result = trees.transaction(
+            Ok(trees.transaction(
                 |(providers, names, owners, configs, provider_configs, config_ids)| {
                     let Some(bytes) = providers.get(id)? else {
                         return Ok(false);
@@ -926,11 +1023,8 @@ impl Trees {
                     }
                     Ok(true)
                 },
-            );
-            if let Some(deleted) = finish(result)? {
-                return Ok(deleted);
-            }
-        }
+            ))
+        })
     }
 
     // ----- user LLM configs -----
