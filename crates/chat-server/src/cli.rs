@@ -53,7 +53,13 @@ pub enum ProviderCommand {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The store: sled:PATH, sqlite:PATH, postgres://USER:PASSWORD@HOST/DB or memory:.
-    #[arg(long, env = "CHAT_STORE", default_value = "sled:./chat-data")]
+    // The value may hold a database password, so `--help` must not echo it.
+    #[arg(
+        long,
+        env = "CHAT_STORE",
+        default_value = "sled:./chat-data",
+        hide_env_values = true
+    )]
     pub store: StoreUrl,
 }
 
@@ -113,10 +119,10 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ProviderAddArgs {
     /// The provider's name, unique among shared providers ignoring case.
-    #[arg(long)]
+    #[arg(long, env = "CHAT_PROVIDER_NAME")]
     pub name: String,
     /// Its API endpoint: an absolute http or https URL.
-    #[arg(long)]
+    #[arg(long, env = "CHAT_PROVIDER_ENDPOINT")]
     pub endpoint: String,
     #[command(flatten)]
     #[allow(missing_docs)]
