@@ -169,7 +169,7 @@ impl ApiError {
             }
             // The rest of the body is still on the wire; closing is cheaper than reading it.
             // HTTP/2 has no Connection header: dropping the body resets the stream instead.
-            ApiError::PayloadTooLarge { .. } if version < Version::HTTP_2 => {
+            ApiError::PayloadTooLarge { .. } | ApiError::Timeout if version < Version::HTTP_2 => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}

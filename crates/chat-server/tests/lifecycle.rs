@@ -400,3 +400,104 @@ async fn openapi_describes_every_route_and_nothing_else() {
         assert!(schemas.contains_key(name), "dangling $ref {name}");
     }
 }
+
+#[tokio::test]
+async fn http2_is_served_on_the_same_port() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let backing = Backing::new(Kind::Memory).unwrap();
+    let server = Server::start(&backing).await;
+    let ada = server.user("ada").await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = hyper::Request::post(format!("http://{}/chat/conversations", server.addr))
+        .header("authorization", format!("Bearer {}", ada.token))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from_static(
+            br#"{"title":"over h2"}"#,
+        )))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().contains_key("location"));
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let conv: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(conv["title"], "over h2");
+    drop(sender);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backing = Backing::new(Kind::Memory).unwrap();
+    let config = AppConfig {
+        header_read_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_millis(500),
+        ..AppConfig::default()
+    };
+    let server = Server::start_with(&backing, service_config(), config).await;
+    let ada = server.user("ada").await;
+
+    // Headers that never finish: the connection is closed.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server closes a connection whose headers stall"
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+
+    // A body that never finishes: 503 when the request timeout passes.
+    let head = format!(
+        "POST /chat/conversations HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-length: 100\r\n\r\n{{\"ti",
+        ada.token
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"unavailable\""), "{answer}");
+
+    assert_eq!(ada.client.get("/users/me").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_answers_500_and_503_without_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = chat_store_sql::SqliteStore::open(dir.path().join("chat.db"))
+        .await
+        .unwrap();
+    let handle = store.clone();
+    let service = ChatService::new(
+        Arc::new(store),
+        Sealer::new(1, chat_core::MasterKey::generate()),
+        service_config(),
+    );
+    let server = Server::start_app(chat_server::app(service, AppConfig::default())).await;
+    let ada = server.user("ada").await;
+    assert_eq!(server.client().get("/readyz").await.status, 200);
+    handle.close().await;
+
+    let r = server.client().get("/readyz").await;
+    r.assert_error(503, "unavailable", None);
+    let r = ada.client.get("/chat/conversations").await;
+    r.assert_error(500, "internal", None);
+    assert_eq!(r.json()["error"]["message"], "internal server error");
+    assert!(!r.text().contains("chat.db") && !r.text().to_lowercase().contains("sql"));
+    assert_eq!(server.client().get("/healthz").await.status, 200);
+    server.stop().await;
+}
