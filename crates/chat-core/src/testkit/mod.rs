@@ -11,7 +11,7 @@
 //!   registrations, config creations, a delete racing appends);
 //! - [`durability`]: write, drop the store, open it again from the same place, read back;
 //! - [`model`]: a property test that applies random sequences of operations, valid and
-//!   invalid, to the store under test and to [`MemoryStore`](crate::MemoryStore), the
+//!   invalid, to the store under test and to [`MemoryStore`], the
 //!   reference, and demands the same answers;
 //! - [`store_tests!`](crate::store_tests): a macro that expands, for a [`StoreFactory`], into
 //!   a module with one `#[test]` per case, so a failure names the behaviour and the store.
