@@ -45,7 +45,7 @@ use crate::validation::{Limit, provider_name_key};
 /// Chosen so that a store whose fresh instance costs up to a few hundred milliseconds (a
 /// database schema) still finishes in about a minute on a small machine; the
 /// [`MemoryStore`] suite runs them in well under a second.
-pub const DEFAULT_PROPTEST_CASES: u32 = 64;
+pub const DEFAULT_PROPTEST_CASES: u32 = 128;
 
 /// The longest generated sequence of operations.
 pub const MAX_OPS: usize = 80;
