@@ -439,6 +439,8 @@ struct Ctx {
     conversations: Vec<(ConversationId, UserId)>,
     messages: Vec<(MessageId, ConversationId, UserId)>,
     attachments: Vec<AttachmentId>,
+    /// The message of each attachment in `attachments`.
+    attachment_messages: Vec<MessageId>,
     providers: Vec<ProviderId>,
     configs: HashMap<ConfigId, (UserId, ProviderId)>,
     config_ids: Vec<ConfigId>,
@@ -725,11 +727,14 @@ impl Ctx {
                 message,
                 after,
                 limit: n,
-            } => Call::ListAttachments(
-                self.pick(messages, message),
-                self.cursor(attachments, after),
-                limit(n),
-            ),
+            } => {
+                // Mostly a message that has had attachments.
+                let message = match choose(self.attachment_messages.len(), message) {
+                    Some(i) if message % 4 != 3 => self.attachment_messages[i],
+                    _ => self.pick(messages, message),
+                };
+                Call::ListAttachments(message, self.cursor(attachments, after), limit(n))
+            }
             Op::DeleteAttachment { attachment } => {
                 Call::DeleteAttachment(self.pick(attachments, attachment))
             }
@@ -794,7 +799,10 @@ impl Ctx {
             Call::CreateSession(s) => self.sessions.push(s.id),
             Call::CreateConversation(c) => self.conversations.push((c.id, c.user_id)),
             Call::Append(d) => self.messages.push((d.id, d.conversation_id, d.user_id)),
-            Call::CreateAttachment(a) => self.attachments.push(a.id),
+            Call::CreateAttachment(a) => {
+                self.attachments.push(a.id);
+                self.attachment_messages.push(a.message_id);
+            }
             Call::CreateProvider(p) => self.providers.push(p.id),
             Call::CreateConfig(c) => {
                 self.config_ids.push(c.id);
