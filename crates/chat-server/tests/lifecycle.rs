@@ -501,3 +501,36 @@ async fn a_failing_store_answers_500_and_503_without_details() {
     assert_eq!(server.client().get("/healthz").await.status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_their_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backing = Backing::new(Kind::Memory).unwrap();
+    let config = AppConfig {
+        max_connections: 1,
+        ..AppConfig::default()
+    };
+    let server = Server::start_with(&backing, service_config(), config).await;
+    let request = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut buf = [0u8; 1024];
+
+    let mut first = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    first.write_all(request).await.unwrap();
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    // The first connection stays open, so the second is not served yet.
+    let mut second = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf)).await;
+    assert!(waited.is_err(), "served past the connection cap");
+
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .expect("served once the first connection closed")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    drop(second);
+    server.stop().await;
+}
