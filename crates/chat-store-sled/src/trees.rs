@@ -21,7 +21,7 @@ use crate::records::{
 
 /// How many messages (and how many attachments) one transaction of a conversation's purge
 /// removes.
-const PURGE_BATCH: usize = 10_000;
+const PURGE_BATCH: usize = 1_000;
 
 /// How many expired sessions one transaction removes.
 const EXPIRY_BATCH: usize = 1000;
