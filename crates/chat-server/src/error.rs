@@ -167,8 +167,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, allow);
             }
-            // The rest of the body is still on the wire; closing is cheaper than reading it.
-            // HTTP/2 has no Connection header: dropping the body resets the stream instead.
+            // The rest of the body may still be on the wire; closing is cheaper than reading
+            // it. HTTP/2 has no Connection header: dropping the body resets the stream instead.
             ApiError::PayloadTooLarge { .. } | ApiError::Timeout if version < Version::HTTP_2 => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }

@@ -15,6 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
+/// The most a body buffer reserves before its bytes arrive.
+const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// A JSON response.
@@ -82,8 +85,14 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    // hyper already refuses a malformed Content-Length, so the declared size is a safe hint.
-    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize).min(limit));
+    // The declared size is only a hint for the first allocation, and a bounded one: a client
+    // that declares a megabyte and sends nothing must not hold a megabyte per connection.
+    let mut buf = BytesMut::with_capacity(
+        declared
+            .map_or(0, |n| n as usize)
+            .min(INITIAL_BODY_CAPACITY)
+            .min(limit),
+    );
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::BodyRead(e.into()))?;
         if let Ok(data) = frame.into_data() {
