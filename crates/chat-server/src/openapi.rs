@@ -276,6 +276,22 @@ fn string_schema(format: Option<KnownFormat>) -> ObjectBuilder {
         .format(format.map(SchemaFormat::KnownFormat))
 }
 
+/// The schema of a list's query parameter: a page size, a message position, an order or an
+/// id.
+fn query_schema(name: &str, description: &str) -> ObjectBuilder {
+    match name {
+        "limit" => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(1000)),
+        "order" => string_schema(None).enum_values(Some(["asc", "desc"])),
+        _ if description.starts_with("seq") => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0)),
+        _ => string_schema(Some(KnownFormat::Uuid)),
+    }
+}
+
 fn described_header(description: &str) -> Header {
     utoipa::openapi::HeaderBuilder::new()
         .schema(string_schema(None))
@@ -330,7 +346,7 @@ fn operation(template: &str, endpoint: Endpoint) -> utoipa::openapi::path::Opera
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
                 .description(Some(*description))
-                .schema(Some(string_schema(None))),
+                .schema(Some(query_schema(name, description))),
         );
     }
     if let Some(request) = spec.request {
