@@ -566,60 +566,43 @@ impl Store for SqliteStore {
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
         let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
-        let mut tx = self.write_tx().await?;
-        // The counter lives on the conversation row and moves inside the write lock, so
-        // every appender, in this process or another, gets the next number.
-        let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE conversations
-             SET last_seq = last_seq + 1, message_count = message_count + 1, updated_at = ?3
-             WHERE id = ?1 AND user_id = ?2
-             RETURNING last_seq",
-        )
-        .bind(uuid(draft.conversation_id))
-        .bind(uuid(draft.user_id))
-        .bind(to_micros(draft.created_at))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(be)?;
-        let Some(seq) = seq else {
-            // The id clash is reported first, as MemoryStore does.
-            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?1")
-                .bind(uuid(draft.id))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(be)?;
-            return Err(if taken.is_some() {
-                conflict(Entity::Message, "id")
-            } else {
-                Error::NotFound(Entity::Conversation)
-            });
-        };
-        let inserted = sqlx::query(
+        // One statement: it reads the conversation's last_seq and inserts under SQLite's
+        // write lock, which it holds from its first step, and the schema's trigger moves
+        // the counters in the same statement. So every appender, in this process or
+        // another, gets the next number, and a failed insert leaves the counters alone.
+        let inserted: std::result::Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
             "INSERT INTO messages
                  (id, conversation_id, user_id, seq, role, content, metadata, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
+             WHERE id = ?2 AND user_id = ?3
+             RETURNING seq",
         )
         .bind(uuid(draft.id))
         .bind(uuid(draft.conversation_id))
         .bind(uuid(draft.user_id))
-        .bind(seq)
         .bind(draft.role.as_str())
         .bind(&draft.content)
         .bind(metadata)
         .bind(to_micros(draft.created_at))
-        .execute(&mut *tx)
+        .fetch_optional(&self.writer)
         .await;
         match inserted {
-            Ok(_) => {}
-            // Dropping the transaction rolls the counter back.
-            Err(e) if is_unique_violation(&e) => return Err(conflict(Entity::Message, "id")),
-            Err(e) if is_foreign_key_violation(&e) => {
-                return Err(Error::NotFound(Entity::Conversation));
+            Ok(Some(seq)) => Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?)),
+            Ok(None) => {
+                // The id clash is reported first, as MemoryStore does.
+                if self
+                    .exists("SELECT 1 FROM messages WHERE id = ?1", uuid(draft.id))
+                    .await?
+                {
+                    Err(conflict(Entity::Message, "id"))
+                } else {
+                    Err(Error::NotFound(Entity::Conversation))
+                }
             }
-            Err(e) => return Err(be(e)),
+            Err(e) if is_unique_violation(&e) => Err(conflict(Entity::Message, "id")),
+            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Conversation)),
+            Err(e) => Err(be(e)),
         }
-        tx.commit().await.map_err(be)?;
-        Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {

@@ -52,6 +52,20 @@ CREATE TABLE messages (
 ) STRICT;
 CREATE UNIQUE INDEX messages_conversation_seq ON messages (conversation_id, seq);
 
+-- An append is one INSERT … SELECT that reads last_seq + 1 from the conversation, and this
+-- trigger moves the conversation's counters in the same statement. A writing statement
+-- holds SQLite's write lock from its first step, so no other connection or process can
+-- read the same last_seq in between. max() keeps last_seq from ever going down, so a seq
+-- is never handed out twice, even for rows inserted by hand.
+CREATE TRIGGER messages_append_moves_conversation AFTER INSERT ON messages
+BEGIN
+    UPDATE conversations
+    SET last_seq = max(last_seq, NEW.seq),
+        message_count = message_count + 1,
+        updated_at = NEW.created_at
+    WHERE id = NEW.conversation_id;
+END;
+
 CREATE TABLE attachments (
     id              BLOB    NOT NULL PRIMARY KEY,
     message_id      BLOB    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
