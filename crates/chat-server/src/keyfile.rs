@@ -107,30 +107,32 @@ fn read_or_create(path: &Path) -> Result<(MasterKey, KeySource), KeyError> {
         action: "created",
         source,
     };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(created)?;
+    if path.exists() {
+        return read(path).map(|key| (key, KeySource::File(path.to_owned())));
     }
-    let mut options = OpenOptions::new();
-    // create_new: of two servers starting at once, one creates and the other reads, and
-    // an existing key is never overwritten.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => {
-            let key = MasterKey::generate();
-            let hex = key.to_hex();
-            file.write_all(hex.as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.sync_all())
-                .map_err(|e| {
-                    // A half-written key must not be picked up by the next start.
-                    let _ = std::fs::remove_file(path);
-                    created(e)
-                })?;
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(created)?;
+
+    // The key is written whole to a private temporary file and then linked into place, so
+    // the key file appears complete or not at all, even if the process dies mid-write; and
+    // since a link never replaces an existing file, of two servers starting at once one
+    // creates the key and the other reads it, and an existing key is never overwritten.
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", uuid::Uuid::now_v7().simple()));
+    let temp = parent.join(name);
+    let key = MasterKey::generate();
+    let written = write_private(&temp, key.to_hex().as_bytes());
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            // Make the new name itself durable, not only the file's bytes.
+            if let Ok(dir) = std::fs::File::open(parent) {
+                let _ = dir.sync_all();
+            }
             Ok((key, KeySource::Created(path.to_owned())))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -138,6 +140,21 @@ fn read_or_create(path: &Path) -> Result<(MasterKey, KeySource), KeyError> {
         }
         Err(e) => Err(created(e)),
     }
+}
+
+/// Writes `hex` and a newline to a new file only its owner can read, and syncs it.
+fn write_private(path: &Path, hex: &[u8]) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(hex)?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -160,6 +177,24 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn racing_starts_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreUrl::Sqlite(dir.path().join("chat.db"));
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| load(&store, None, None).unwrap().0.to_hex().to_string()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["chat.db.key"], "no temporary files are left behind");
     }
 
     #[test]
