@@ -2,7 +2,7 @@
 //!
 //! Each type here can only be built through its `parse` function, which applies the limits of
 //! the HTTP contract. A value of one of these types is therefore known to be valid, and the
-//! `New…` input types of [`crate::input`] are made of them.
+//! `New…` input types (such as [`NewMessage`](crate::NewMessage)) are made of them.
 //!
 //! Lengths in characters count Unicode scalar values; lengths in bytes count UTF-8 bytes.
 //! "Control characters" are Unicode category Cc, which includes newline and tab.
