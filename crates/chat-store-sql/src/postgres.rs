@@ -43,6 +43,10 @@ pub struct PostgresOptions {
     pub connect_timeout: Duration,
     /// Idle connections above `min_connections` are closed after this long.
     pub idle_timeout: Option<Duration>,
+    /// Ping an idle connection before handing it out, so one the server has dropped (a
+    /// restart, a network cut) is replaced instead of failing a request. Costs a round
+    /// trip per operation; sqlx's default.
+    pub test_before_acquire: bool,
     /// The schema to keep the tables in (created if missing when migrating), instead of
     /// the connection's default `search_path`.
     pub schema: Option<String>,
@@ -60,6 +64,7 @@ impl Default for PostgresOptions {
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(600)),
+            test_before_acquire: true,
             schema: None,
             migrate_on_open: true,
         }
@@ -204,7 +209,8 @@ impl PostgresStore {
             .max_connections(options.max_connections.max(1))
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
-            .idle_timeout(options.idle_timeout);
+            .idle_timeout(options.idle_timeout)
+            .test_before_acquire(options.test_before_acquire);
         let store = Self {
             pool: pool.connect_lazy_with(connect.clone()),
             connect,
@@ -744,6 +750,7 @@ impl Store for PostgresStore {
         .await
         .map_err(be)?;
         if conversation.is_none() {
+            tx.rollback().await.map_err(be)?;
             return Ok(false);
         }
         let done = sqlx::query("DELETE FROM messages WHERE id = $1")
@@ -752,8 +759,8 @@ impl Store for PostgresStore {
             .await
             .map_err(be)?;
         if done.rows_affected() == 0 {
-            // Someone else deleted it while we waited for the lock; dropping the
-            // transaction undoes our count.
+            // Someone else deleted it while we waited for the lock: undo our count.
+            tx.rollback().await.map_err(be)?;
             return Ok(false);
         }
         tx.commit().await.map_err(be)?;

@@ -141,6 +141,9 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            // A connection to a local file cannot be dropped by a peer, so pinging it
+            // before every use would only add a round trip to its thread.
+            .test_before_acquire(false)
             .connect_with(connect.clone())
             .await
             .map_err(connect_error)?;
@@ -148,6 +151,7 @@ impl SqliteStore {
             reader: SqlitePoolOptions::new()
                 .max_connections(options.max_readers.max(1))
                 .acquire_timeout(options.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_lazy_with(connect),
             writer,
             location,
@@ -656,6 +660,8 @@ impl Store for SqliteStore {
                 .await
                 .map_err(be)?;
         let Some(conversation) = conversation else {
+            // Give the write lock back now rather than when the pool gets round to it.
+            tx.rollback().await.map_err(be)?;
             return Ok(false);
         };
         sqlx::query(
