@@ -1,7 +1,6 @@
 //! What both stores share: value conversions, schema-version checks and error helpers.
 
 use chat_core::{Error, Limit, MessageOrder, Result, Role};
-use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 
 use crate::OpenError;
@@ -95,8 +94,11 @@ pub(crate) fn metadata_from_text(
 
 /// A time from SQLite's INTEGER microseconds.
 #[cfg(feature = "sqlite")]
-pub(crate) fn from_micros(backend: &'static str, micros: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+pub(crate) fn from_micros(
+    backend: &'static str,
+    micros: i64,
+) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
         Error::backend(
             backend,
             Corrupt(format!("timestamp {micros} µs is out of range")),
@@ -105,7 +107,7 @@ pub(crate) fn from_micros(backend: &'static str, micros: i64) -> Result<DateTime
 }
 
 #[cfg(feature = "sqlite")]
-pub(crate) fn to_micros(t: DateTime<Utc>) -> i64 {
+pub(crate) fn to_micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_micros()
 }
 
