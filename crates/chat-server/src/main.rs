@@ -6,7 +6,12 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     // CHAT_LOG takes tracing's filter syntax, e.g. `info` or `chat_server=debug`.
     let filter = EnvFilter::try_from_env("CHAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Colour codes only for a terminal: in a log file or collector they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .init();
 
     let cli = chat_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

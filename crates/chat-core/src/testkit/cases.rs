@@ -789,7 +789,13 @@ pub async fn message_round_trip(store: &dyn Store) {
     let metadata = [
         None,
         Some(json!({})),
-        Some(json!({"model": "gpt-x", "temperature": 0.5, "tokens": 1234, "stream": false})),
+        // Floats whose shortest text is long: a store that keeps metadata as text must give
+        // back the very same number.
+        Some(json!({
+            "model": "gpt-x", "temperature": 0.5, "tokens": 1234, "stream": false,
+            "top_p": 0.1, "sum": 0.30000000000000004, "third": 0.3333333333333333,
+            "tiny": 5e-324, "huge": 1.797_693_134_862_315_7e308, "neg": -2.5e-7,
+        })),
         Some(json!({
             "nested": {"a": [1, 2, {"b": null}], "ünï": "çødé 🎉"},
             "big": 9_007_199_254_740_993_u64,
