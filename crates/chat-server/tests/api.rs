@@ -22,6 +22,7 @@ macro_rules! store_tests {
                     let server = Server::start(&backing).await;
                     cases::$case(&server).await;
                     server.stop().await;
+                    backing.cleanup().await;
                 }
             )*
         }

@@ -170,6 +170,7 @@ async fn postgres_restart_keeps_everything() {
         "kept"
     );
     server.stop().await;
+    backing.cleanup().await;
 }
 
 /// A writer that keeps what the log says.

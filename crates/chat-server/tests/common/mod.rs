@@ -74,6 +74,22 @@ impl Backing {
         })
     }
 
+    /// Removes what the test left outside its temporary directory: a PostgreSQL schema.
+    /// Runs after the servers over it have stopped.
+    pub async fn cleanup(self) {
+        if let Some((url, schema)) = &self.pg {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(
+                &mut conn,
+                format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
     /// Opens the store (again).
     pub async fn open(&self) -> Arc<dyn Store> {
         match self.kind {
