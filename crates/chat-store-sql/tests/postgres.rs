@@ -11,11 +11,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chat_core::testkit::{ReopenableStoreFactory, StoreFactory};
-use chat_core::{
-    Conversation, ConversationId, Limit, MessageDraft, MessageId, MessageOrder, PasswordHash, Role,
-    Store, User, UserId,
-};
+use chat_core::Store;
+use chat_core::testkit::{ReopenableStoreFactory, StoreFactory, several_stores};
 use chat_store_sql::{OpenError, PostgresOptions, PostgresStore};
 use sqlx::Connection;
 
@@ -144,90 +141,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a Tokio runtime")
 }
 
-async fn owner_and_conversation(store: &dyn Store) -> (User, Conversation) {
-    let now = chat_core::time::now();
-    let user = User {
-        id: UserId::new(),
-        username: "appender".into(),
-        email: None,
-        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-        created_at: now,
-    };
-    store.create_user(&user).await.expect("create_user");
-    let conversation = Conversation {
-        id: ConversationId::new(),
-        user_id: user.id,
-        title: "two servers".into(),
-        created_at: now,
-        updated_at: now,
-        message_count: 0,
-    };
-    store
-        .create_conversation(&conversation)
-        .await
-        .expect("create_conversation");
-    (user, conversation)
-}
-
 #[test]
 fn two_pools_append_gaplessly() {
-    const TASKS_PER_POOL: usize = 16;
-    const APPENDS: usize = 10;
     runtime().block_on(async {
         let schema = Schema::new();
         // Two stores are two pools: as far as the database can tell, two servers.
         let stores: Vec<Arc<dyn Store>> =
             vec![Arc::new(schema.open().await), Arc::new(schema.open().await)];
-        let (user, conversation) = owner_and_conversation(&*stores[0]).await;
-        let mut set = tokio::task::JoinSet::new();
-        for t in 0..TASKS_PER_POOL * stores.len() {
-            let store = Arc::clone(&stores[t % stores.len()]);
-            let (conversation, user) = (conversation.id, user.id);
-            set.spawn(async move {
-                let mut seqs = Vec::new();
-                for i in 0..APPENDS {
-                    let m = store
-                        .append_message(MessageDraft {
-                            id: MessageId::new(),
-                            conversation_id: conversation,
-                            user_id: user,
-                            role: Role::Assistant,
-                            content: format!("{t}/{i}"),
-                            metadata: None,
-                            created_at: chat_core::time::now(),
-                        })
-                        .await
-                        .expect("an append through one of two pools");
-                    seqs.push(m.seq);
-                }
-                seqs
-            });
-        }
-        let mut seqs: Vec<u64> = set.join_all().await.into_iter().flatten().collect();
-        seqs.sort_unstable();
-        let n = (TASKS_PER_POOL * stores.len() * APPENDS) as u64;
-        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "seqs must be 1..=N");
-        for store in &stores {
-            let c = store
-                .get_conversation(conversation.id)
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(c.message_count, n);
-            let newest = store
-                .list_messages(
-                    conversation.id,
-                    MessageOrder::Descending { before: None },
-                    Limit::MAX,
-                )
-                .await
-                .unwrap();
-            assert_eq!(newest.len(), Limit::MAX.get().min(n as usize));
-            assert_eq!(newest[0].seq, n);
-        }
-        for store in stores {
-            drop(store);
-        }
+        several_stores::appends_are_gapless(&stores, 32, 10).await;
     });
 }
 

@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chat_core::testkit::{ReopenableStoreFactory, StoreFactory};
-use chat_core::{Conversation, ConversationId, Limit, MessageDraft, MessageId, MessageOrder, Role};
-use chat_core::{PasswordHash, Store, User, UserId};
+use chat_core::Store;
+use chat_core::testkit::{ReopenableStoreFactory, StoreFactory, several_stores};
 use chat_store_sql::{OpenError, SqliteOptions, SqliteStore};
 use tempfile::TempDir;
 
@@ -51,97 +50,14 @@ fn path_in(dir: &TempDir) -> PathBuf {
     dir.path().join(FILE)
 }
 
-async fn owner_and_conversation(store: &dyn Store) -> (User, Conversation) {
-    let now = chat_core::time::now();
-    let user = User {
-        id: UserId::new(),
-        username: "appender".into(),
-        email: None,
-        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-        created_at: now,
-    };
-    store.create_user(&user).await.expect("create_user");
-    let conversation = Conversation {
-        id: ConversationId::new(),
-        user_id: user.id,
-        title: "two writers".into(),
-        created_at: now,
-        updated_at: now,
-        message_count: 0,
-    };
-    store
-        .create_conversation(&conversation)
-        .await
-        .expect("create_conversation");
-    (user, conversation)
-}
-
-/// Appends `tasks × per_task` messages to one conversation through `stores` in turn, all at
-/// once, and checks that the seqs are exactly 1..=N and every message is there.
-async fn append_through_all(stores: Vec<Arc<dyn Store>>, tasks: usize, per_task: usize) {
-    let (user, conversation) = owner_and_conversation(&*stores[0]).await;
-    let mut set = tokio::task::JoinSet::new();
-    for t in 0..tasks {
-        let store = Arc::clone(&stores[t % stores.len()]);
-        let conversation = conversation.id;
-        let user = user.id;
-        set.spawn(async move {
-            let mut seqs = Vec::new();
-            for i in 0..per_task {
-                let message = store
-                    .append_message(MessageDraft {
-                        id: MessageId::new(),
-                        conversation_id: conversation,
-                        user_id: user,
-                        role: Role::User,
-                        content: format!("{t}/{i}"),
-                        metadata: None,
-                        created_at: chat_core::time::now(),
-                    })
-                    .await
-                    .expect("a concurrent append through one of several stores");
-                seqs.push(message.seq);
-            }
-            seqs
-        });
-    }
-    let mut seqs: Vec<u64> = set.join_all().await.into_iter().flatten().collect();
-    seqs.sort_unstable();
-    let n = (tasks * per_task) as u64;
-    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "seqs must be 1..=N");
-    for store in &stores {
-        let c = store
-            .get_conversation(conversation.id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.message_count, n);
-        let mut listed = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .list_messages(
-                    conversation.id,
-                    MessageOrder::Ascending { after },
-                    Limit::MAX,
-                )
-                .await
-                .unwrap();
-            let Some(last) = page.last() else { break };
-            after = Some(last.seq);
-            listed.extend(page.iter().map(|m| m.seq));
-        }
-        assert_eq!(listed, (1..=n).collect::<Vec<_>>());
-    }
-}
-
 #[test]
 fn two_stores_on_one_file_append_gaplessly() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let a = SqliteStore::open(path_in(&dir)).await.unwrap();
         let b = SqliteStore::open(path_in(&dir)).await.unwrap();
-        append_through_all(vec![Arc::new(a), Arc::new(b)], 32, 10).await;
+        let stores: Vec<Arc<dyn Store>> = vec![Arc::new(a), Arc::new(b)];
+        several_stores::appends_are_gapless(&stores, 32, 10).await;
     });
 }
 

@@ -36,7 +36,7 @@ pub const ALL: &[&str] = &[
 
 /// The value of a joined task, or its panic, passed on as it was so that its message
 /// reaches the test's output.
-fn joined<T>(result: Result<T, JoinError>) -> T {
+pub(super) fn joined<T>(result: Result<T, JoinError>) -> T {
     match result {
         Ok(value) => value,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
@@ -44,7 +44,7 @@ fn joined<T>(result: Result<T, JoinError>) -> T {
     }
 }
 
-async fn setup_user(store: &dyn Store, name: &str) -> User {
+pub(super) async fn setup_user(store: &dyn Store, name: &str) -> User {
     let u = user(name);
     ok(store.create_user(&u).await, "create_user");
     u
@@ -54,75 +54,7 @@ async fn setup_user(store: &dyn Store, name: &str) -> User {
 /// every append succeeds, the `seq`s are exactly `1..=N`, every message can be read back and
 /// listed, and `message_count` is `N`.
 pub async fn concurrent_appends_are_gapless(store: Arc<dyn Store>) {
-    let u = setup_user(&*store, "appender").await;
-    let c = conversation(u.id, "busy");
-    ok(store.create_conversation(&c).await, "create_conversation");
-    let mut tasks = JoinSet::new();
-    for t in 0..APPEND_TASKS {
-        let store = Arc::clone(&store);
-        let c = c.clone();
-        tasks.spawn(async move {
-            let mut acked = Vec::new();
-            for i in 0..APPENDS_PER_TASK {
-                let m = ok(
-                    store.append_message(draft(&c, &format!("{t}/{i}"))).await,
-                    "a concurrent append_message",
-                );
-                acked.push(m);
-            }
-            acked
-        });
-    }
-    let mut acked = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        acked.extend(joined(done));
-    }
-    let n = (APPEND_TASKS * APPENDS_PER_TASK) as u64;
-    let mut seqs: Vec<u64> = acked.iter().map(|m| m.seq).collect();
-    seqs.sort_unstable();
-    let duplicates = seqs.windows(2).filter(|w| w[0] == w[1]).count();
-    assert_eq!(
-        duplicates, 0,
-        "{duplicates} seqs were handed out twice under concurrent appends"
-    );
-    assert_eq!(
-        seqs,
-        (1..=n).collect::<Vec<_>>(),
-        "{n} concurrent appends must get exactly the seqs 1..={n}"
-    );
-    let listed = ok(
-        store
-            .list_messages(c.id, MessageOrder::default(), Limit::MAX)
-            .await,
-        "list_messages",
-    );
-    acked.sort_by_key(|m| m.seq);
-    assert_eq!(
-        listed.len(),
-        acked.len(),
-        "every acknowledged append must be listed"
-    );
-    assert_eq!(
-        listed, acked,
-        "the listed messages must be the acknowledged ones, by seq"
-    );
-    for m in &acked {
-        assert_eq!(
-            ok(store.get_message(m.id).await, "get_message").as_ref(),
-            Some(m),
-            "an acknowledged message must be readable"
-        );
-    }
-    let after = ok(store.get_conversation(c.id).await, "get_conversation").expect("exists");
-    assert_eq!(
-        after.message_count, n,
-        "message_count must be {n} after {n} concurrent appends"
-    );
-    let next = ok(
-        store.append_message(draft(&c, "last")).await,
-        "append_message",
-    );
-    assert_eq!(next.seq, n + 1, "the next append continues the numbering");
+    super::several_stores::appends_are_gapless(&[store], APPEND_TASKS, APPENDS_PER_TASK).await;
 }
 
 /// Sixteen tasks register one name in different ASCII cases: exactly one wins and the rest

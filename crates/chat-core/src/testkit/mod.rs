@@ -10,6 +10,8 @@
 //! - [`concurrency`]: races that need a multi-threaded runtime (concurrent appends,
 //!   registrations, config creations, a delete racing appends);
 //! - [`durability`]: write, drop the store, open it again from the same place, read back;
+//! - [`several_stores`]: several stores over one database (two pools, two processes)
+//!   appending to one conversation, for stores that can be opened more than once;
 //! - [`model`]: a property test that applies random sequences of operations, valid and
 //!   invalid, to the store under test and to [`MemoryStore`], the
 //!   reference, and demands the same answers;
@@ -63,6 +65,7 @@ pub mod durability;
 mod fixtures;
 mod macros;
 pub mod model;
+pub mod several_stores;
 
 #[doc(hidden)]
 pub use tokio as __tokio;
