@@ -34,7 +34,7 @@ fn url() -> String {
             let _ = writeln!(
                 std::io::stderr(),
                 "\nPostgreSQL tests skipped: {URL_VAR} is not set \
-                 (see crates/chat-store-sql/README.md)."
+                 (see chat-store-sql/README.md)."
             );
             std::process::exit(0);
         }
