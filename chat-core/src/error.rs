@@ -60,6 +60,44 @@ impl fmt::Display for Forbidden {
     }
 }
 
+/// Why a store cannot serve a request now. The request changed nothing and may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The store's disk (or the database server's) is full: writes are refused until space
+    /// returns; reads go on.
+    OutOfSpace,
+    /// The database cannot be reached, or gave no connection in time.
+    Unreachable,
+    /// The store met an I/O error it cannot recover from in this process (its engine wedges
+    /// after one); it refuses every call rather than serve a state that may not be on disk,
+    /// until the process is restarted.
+    Failed,
+}
+
+impl Unavailable {
+    /// How long a client should wait before retrying, in whole seconds.
+    #[must_use]
+    pub fn retry_after_secs(self) -> u32 {
+        match self {
+            // Space comes back when an operator acts: no point in hammering.
+            Unavailable::OutOfSpace => 30,
+            Unavailable::Unreachable => 5,
+            Unavailable::Failed => 60,
+        }
+    }
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unavailable::OutOfSpace => "out of space",
+            Unavailable::Unreachable => "unreachable",
+            Unavailable::Failed => "failed and needs a restart",
+        })
+    }
+}
+
 /// A boxed error from a storage backend or another library, kept as the source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -100,6 +138,19 @@ pub enum Error {
     #[error("a sealed secret could not be opened")]
     Unseal,
 
+    /// The store cannot serve now, for a reason that passes without a code change: a full
+    /// disk, a database that went away. Nothing was changed; the caller may retry.
+    #[error("the {backend} store is {reason}")]
+    Unavailable {
+        /// Which store, for the log line.
+        backend: &'static str,
+        /// Why, in terms a client can act on.
+        reason: Unavailable,
+        /// The store's own error.
+        #[source]
+        source: BoxError,
+    },
+
     /// The storage backend failed; the cause is the source.
     #[error("the {backend} store failed")]
     Backend {
@@ -120,10 +171,26 @@ impl Error {
         }
     }
 
+    /// The store `backend` cannot serve now, for `reason`, keeping `source`.
+    pub fn unavailable(
+        backend: &'static str,
+        reason: Unavailable,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Unavailable {
+            backend,
+            reason,
+            source: source.into(),
+        }
+    }
+
     /// Whether this is a client's mistake rather than the system's.
     #[must_use]
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Error::Backend { .. } | Error::Unseal)
+        !matches!(
+            self,
+            Error::Backend { .. } | Error::Unavailable { .. } | Error::Unseal
+        )
     }
 }
 

@@ -16,7 +16,7 @@ pub mod testkit;
 pub mod time;
 pub mod validation;
 
-pub use error::{BoxError, Entity, Error, Forbidden, Result};
+pub use error::{BoxError, Entity, Error, Forbidden, Result, Unavailable};
 pub use ids::{
     AttachmentId, ConfigId, ConversationId, InvalidId, MessageId, ProviderId, SessionId, UserId,
 };

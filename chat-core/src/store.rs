@@ -63,7 +63,13 @@ impl Default for MessageOrder {
 ///   So is an id that is already taken.
 /// - **Durability.** An `Ok` from a write means the change survives the process being killed
 ///   right after; what "durable" means for the machine (a flush to the OS, an fsync) each
-///   store documents.
+///   store documents. The answer follows the commit: a write whose commit (or flush) fails
+///   answers an error, never `Ok`, and leaves nothing of itself visible.
+/// - **Faults are typed.** A full disk, or a database that cannot be reached, answers
+///   [`Error::Unavailable`](crate::Error::Unavailable) with its
+///   [`reason`](crate::Unavailable): the request changed nothing and may be retried. When
+///   the fault passes, the store serves again without being reopened. Reads go on while
+///   only writes are refused.
 /// - **Paging.** Lists take a cursor and a [`Limit`], return at most `limit` items in a
 ///   fixed order, and cost in proportion to the page, not to everything stored. A cursor is
 ///   a position and need not name an existing object.
@@ -75,7 +81,9 @@ pub trait Store: Send + Sync + 'static {
     /// A short name for logs and errors: `"memory"`, `"sled"`, `"sqlite"`, `"postgres"`.
     fn backend(&self) -> &'static str;
 
-    /// Answers `Ok` when the store can serve requests.
+    /// Answers `Ok` when the store can serve reads and writes, and
+    /// [`Error::Unavailable`](crate::Error::Unavailable) saying why when it cannot (its disk
+    /// is full, its database cannot be reached). Cheap enough for a readiness probe.
     async fn ping(&self) -> Result<()>;
 
     // ----- users and sessions -----
