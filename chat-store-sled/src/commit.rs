@@ -28,11 +28,18 @@ pub(crate) struct Flusher {
     pub sync_file: Option<File>,
     /// How many flushes ran, for tests that check writers share them.
     pub flushes: AtomicU64,
+    /// Makes the next flushes fail as a full disk would, for tests of what follows.
+    #[cfg(test)]
+    pub fail: std::sync::atomic::AtomicBool,
 }
 
 impl Flusher {
     pub(crate) fn flush(&self) -> Result<(), FlushError> {
         self.flushes.fetch_add(1, Ordering::Relaxed);
+        #[cfg(test)]
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(FlushError::Sync(std::io::ErrorKind::StorageFull.into()));
+        }
         self.db.flush()?;
         if let Some(file) = &self.sync_file {
             // sled on Linux ends a flush with sync_file_range, which neither writes the
@@ -82,6 +89,12 @@ impl GroupCommit {
                 done: watch::Sender::new(Outcome::default()),
             }),
         }
+    }
+
+    /// Makes every later flush fail (or succeed again).
+    #[cfg(test)]
+    pub(crate) fn fail_flushes(&self, fail: bool) {
+        self.flusher.fail.store(fail, Ordering::Relaxed);
     }
 
     /// How many flushes have run.

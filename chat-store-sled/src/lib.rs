@@ -4,6 +4,7 @@
 
 mod commit;
 mod error;
+mod health;
 mod keys;
 mod records;
 mod trees;
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 
 use crate::commit::{Flusher, GroupCommit};
 use crate::error::StoreError;
+use crate::health::{DEFAULT_MIN_FREE_SPACE, Health};
 use crate::trees::Trees;
 
 pub use crate::error::OpenError;
@@ -50,17 +52,33 @@ pub struct SledConfig {
     path: PathBuf,
     cache_capacity: Option<u64>,
     sync_data: bool,
+    min_free_space: u64,
 }
 
 impl SledConfig {
     /// A store in the directory `path` (created if missing), with defaults: sled's page
-    /// cache of 1 GiB at most, and `fdatasync` after every flush.
+    /// cache of 1 GiB at most, `fdatasync` after every flush, and writes refused while less
+    /// than 64 MiB is free on the disk.
     pub fn new(path: impl AsRef<Path>) -> Self {
         Self {
             path: path.as_ref().to_path_buf(),
             cache_capacity: None,
             sync_data: true,
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
         }
+    }
+
+    /// Below this many free bytes on the store's file system, writes are refused with
+    /// [`Unavailable::OutOfSpace`](chat_core::Unavailable::OutOfSpace) and change nothing;
+    /// reads go on, and writes resume by themselves once space is freed. 0 turns the check
+    /// off.
+    ///
+    /// The reserve is what keeps sled from meeting a full disk, which it cannot survive in
+    /// the same process (the crate README says why); keep it well above the largest write.
+    #[must_use]
+    pub fn min_free_space(mut self, bytes: u64) -> Self {
+        self.min_free_space = bytes;
+        self
     }
 
     /// The most memory sled's page cache may use, in bytes.
@@ -147,9 +165,16 @@ impl SledConfig {
             db,
             sync_file,
             flushes: 0.into(),
+            #[cfg(test)]
+            fail: false.into(),
         });
+        let health = Health::new(self.path, self.min_free_space);
         Ok(SledStore {
-            inner: Arc::new(Inner { trees, commit }),
+            inner: Arc::new(Inner {
+                trees,
+                commit,
+                health,
+            }),
         })
     }
 }
@@ -214,7 +239,10 @@ fn check_path(path: &Path) -> Result<(), OpenError> {
 
 fn open_db(config: &SledConfig) -> Result<sled::Db, OpenError> {
     let path = config.path.clone();
-    let mut sled_config = sled::Config::new().path(&path);
+    // No periodic flush of sled's own: every write is flushed by the group commit before it
+    // is answered, and a background flush would meet a full disk where no caller hears of
+    // it, wedging sled (see `health`).
+    let mut sled_config = sled::Config::new().path(&path).flush_every_ms(None);
     if let Some(bytes) = config.cache_capacity {
         sled_config = sled_config.cache_capacity(bytes);
     }
@@ -251,6 +279,7 @@ pub struct SledStore {
 struct Inner {
     trees: Trees,
     commit: GroupCommit,
+    health: Health,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -270,12 +299,19 @@ impl SledStore {
         SledConfig::new(path).open()
     }
 
+    /// Changes the free-space reserve of [`SledConfig::min_free_space`] while the store is
+    /// open.
+    pub fn set_min_free_space(&self, bytes: u64) {
+        self.inner.health.set_min_free_space(bytes);
+    }
+
     /// Runs `op` on a blocking thread: sled's calls may wait on disk.
     async fn blocking<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Trees) -> Result<T> + Send + 'static,
     {
+        self.inner.health.check_read()?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || op(&inner.trees))
             .await
@@ -286,15 +322,22 @@ impl SledStore {
     ///
     /// Answers that a write made no change (not found, a conflict) are flushed too: they
     /// may rest on another writer's change that is not yet on disk.
+    ///
+    /// The write is refused before it starts while the disk is below the reserve, and a
+    /// failed write to sled's log latches the store (see [`health`]).
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Trees) -> Result<T> + Send + 'static,
     {
+        self.inner.health.check_write()?;
         let inner = Arc::clone(&self.inner);
         let (result, flush) = tokio::task::spawn_blocking(move || {
             let result = op(&inner.trees);
-            if matches!(result, Err(chat_core::Error::Backend { .. })) {
+            if let Err(chat_core::Error::Backend { source, .. }) = &result {
+                if let Some(e @ StoreError::Sled(sled::Error::Io(_))) = source.downcast_ref() {
+                    return (Err(inner.health.fail(e)), None);
+                }
                 return (result, None);
             }
             (result, Some(inner.commit.flush_after_commit()))
@@ -302,7 +345,9 @@ impl SledStore {
         .await
         .map_err(StoreError::Task)?;
         if let Some(flush) = flush {
-            self.inner.commit.wait(flush).await?;
+            if let Err(e) = self.inner.commit.wait(flush).await {
+                return Err(self.inner.health.fail(&e));
+            }
         }
         result
     }
@@ -315,6 +360,8 @@ impl Store for SledStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        // A reserve too low for the next write is as unready as a failed engine.
+        self.inner.health.check_write()?;
         self.blocking(|t| {
             t.meta
                 .get(FORMAT_KEY)
@@ -548,6 +595,87 @@ mod tests {
         assert!(
             flushes < appends / 2,
             "{appends} concurrent appends took {flushes} flushes"
+        );
+    }
+
+    fn conversation(user: UserId) -> Conversation {
+        let now = time::now();
+        Conversation {
+            id: ConversationId::new(),
+            user_id: user,
+            title: "full".into(),
+            created_at: now,
+            updated_at: now,
+            message_count: 0,
+        }
+    }
+
+    fn unavailable_reason(result: Result<impl std::fmt::Debug>) -> chat_core::Unavailable {
+        match result {
+            Err(Error::Unavailable { reason, .. }) => reason,
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+
+    /// Below the free-space reserve a write is refused before it changes anything, reads go
+    /// on, and writes resume as soon as there is room again, without reopening.
+    #[tokio::test]
+    async fn writes_wait_for_free_space_and_reads_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let c = conversation(UserId::new());
+        store.create_conversation(&c).await.unwrap();
+        store.append_message(draft(&c)).await.unwrap();
+
+        // No file system has this much free, so every write is below the reserve.
+        store.set_min_free_space(u64::MAX);
+        assert_eq!(
+            unavailable_reason(store.append_message(draft(&c)).await),
+            chat_core::Unavailable::OutOfSpace
+        );
+        assert_eq!(
+            unavailable_reason(store.create_conversation(&conversation(c.user_id)).await),
+            chat_core::Unavailable::OutOfSpace
+        );
+        assert_eq!(
+            unavailable_reason(store.ping().await),
+            chat_core::Unavailable::OutOfSpace
+        );
+        let read = store.get_conversation(c.id).await.unwrap().unwrap();
+        assert_eq!(read.message_count, 1, "the refused append changed nothing");
+
+        store.set_min_free_space(0);
+        store.ping().await.unwrap();
+        let next = store.append_message(draft(&c)).await.unwrap();
+        assert_eq!(next.seq, 2, "the refused append took no seq");
+    }
+
+    /// A flush that fails is never acknowledged, and it latches the store: every later
+    /// call is refused at once (sled would hang on the next write), reads included, since
+    /// sled's memory may hold what its log never got.
+    #[tokio::test]
+    async fn a_failed_flush_is_not_acknowledged_and_latches_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let c = conversation(UserId::new());
+        store.create_conversation(&c).await.unwrap();
+
+        store.inner.commit.fail_flushes(true);
+        let refused = store.append_message(draft(&c)).await;
+        assert_eq!(unavailable_reason(refused), chat_core::Unavailable::Failed);
+
+        store.inner.commit.fail_flushes(false);
+        assert_eq!(
+            unavailable_reason(store.append_message(draft(&c)).await),
+            chat_core::Unavailable::Failed
+        );
+        assert_eq!(
+            unavailable_reason(store.get_conversation(c.id).await),
+            chat_core::Unavailable::Failed
+        );
+        assert_eq!(
+            unavailable_reason(store.ping().await),
+            chat_core::Unavailable::Failed
         );
     }
 
