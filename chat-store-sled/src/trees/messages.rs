@@ -1,0 +1,205 @@
+//! Messages: appends, which give out `seq` and move the conversation's counters, reads
+//! by id or by page, and deletes that take the message's attachments along.
+
+use chat_core::{
+    ConversationId, Entity, Error, Message, MessageDraft, MessageId, MessageOrder, Result,
+};
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+
+use super::{Trees, conflict, fail, purge_first, read, sled_err, stale, tx_decode};
+use crate::error::StoreError;
+use crate::keys::{self, Id};
+use crate::records::{ConversationRec, MessagePos, MessageRec, decode, encode};
+
+impl Trees {
+    pub(crate) fn append_message(&self, draft: MessageDraft) -> Result<Message> {
+        let conversation = draft.conversation_id.to_bytes();
+        let user = draft.user_id.to_bytes();
+        let message_id = draft.id.to_bytes();
+        let created_at = draft.created_at;
+        // The record is built once with seq 0; seq lives in the key.
+        let message = draft.with_seq(0);
+        let value = encode(&MessageRec::new(&message));
+        let trees = (
+            &self.conversations,
+            &self.deleted,
+            &self.messages,
+            &self.message_ids,
+        );
+        let seq = self.retrying(|| {
+            Ok(
+                trees.transaction(|(convs, deleted, messages, message_ids)| {
+                    if let Some(bytes) = message_ids.get(message_id)? {
+                        let taken: MessagePos = tx_decode(&bytes)?;
+                        // The id of a message whose conversation is being purged is free again,
+                        // once the purge is done.
+                        if convs.get(taken.conversation)?.is_none()
+                            && deleted.get(taken.conversation)?.is_some()
+                        {
+                            return purge_first(taken.conversation);
+                        }
+                        return fail(conflict(Entity::Message, "id"));
+                    }
+                    let rec = match convs.get(conversation)? {
+                        Some(bytes) => Some(tx_decode::<ConversationRec>(&bytes)?),
+                        None => None,
+                    };
+                    let Some(mut rec) = rec.filter(|rec| rec.user_id == user) else {
+                        return fail(Error::NotFound(Entity::Conversation));
+                    };
+                    rec.last_seq += 1;
+                    rec.message_count += 1;
+                    rec.updated_at = created_at.into();
+                    let seq = rec.last_seq;
+                    let pos = MessagePos {
+                        conversation,
+                        seq,
+                        revision: 0,
+                    };
+                    convs.insert(&conversation, encode(&rec))?;
+                    messages.insert(&keys::message(conversation, seq), value.as_slice())?;
+                    message_ids.insert(&message_id, encode(&pos))?;
+                    Ok(seq)
+                }),
+            )
+        })?;
+        Ok(Message { seq, ..message })
+    }
+
+    fn message_pos(&self, id: Id) -> Result<Option<MessagePos>> {
+        read(self.message_ids.get(id).map_err(sled_err)?)
+    }
+
+    pub(crate) fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
+        let Some(pos) = self.message_pos(id.to_bytes())? else {
+            return Ok(None);
+        };
+        let key = keys::message(pos.conversation, pos.seq);
+        let rec: Option<MessageRec> = read(self.messages.get(key).map_err(sled_err)?)?;
+        // Read after the message: if the conversation is there now, it was there when the
+        // message was read, so no leftover of a deleted conversation is ever answered.
+        if rec.is_none() || !self.conversation_exists(pos.conversation)? {
+            return Ok(None);
+        }
+        Ok(rec
+            .map(|rec| rec.into_model(pos.conversation, pos.seq))
+            .transpose()?)
+    }
+
+    pub(crate) fn list_messages(
+        &self,
+        conversation: ConversationId,
+        order: MessageOrder,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let c = conversation.to_bytes();
+        let to_message = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<Message> {
+            let (key, value) = item.map_err(sled_err)?;
+            let seq = keys::message_seq(&key).ok_or(StoreError::Corrupt("message key"))?;
+            Ok(decode::<MessageRec>(&value)?.into_model(c, seq)?)
+        };
+        let page: Vec<Message> = match order {
+            MessageOrder::Ascending { after } => {
+                let first = match after {
+                    Some(u64::MAX) => return Ok(Vec::new()),
+                    Some(seq) => seq + 1,
+                    None => 0,
+                };
+                self.messages
+                    .range(keys::message(c, first)..=keys::message(c, u64::MAX))
+                    .take(limit)
+                    .map(to_message)
+                    .collect::<Result<_>>()?
+            }
+            MessageOrder::Descending { before } => {
+                if before == Some(0) {
+                    return Ok(Vec::new());
+                }
+                let lower = keys::message(c, 0);
+                match before {
+                    Some(seq) => self
+                        .messages
+                        .range(lower..keys::message(c, seq))
+                        .rev()
+                        .take(limit)
+                        .map(to_message)
+                        .collect::<Result<_>>()?,
+                    None => self
+                        .messages
+                        .range(lower..=keys::message(c, u64::MAX))
+                        .rev()
+                        .take(limit)
+                        .map(to_message)
+                        .collect::<Result<_>>()?,
+                }
+            }
+        };
+        // Checked after the scan, as in get_message.
+        if !page.is_empty() && !self.conversation_exists(c)? {
+            return Ok(Vec::new());
+        }
+        Ok(page)
+    }
+
+    pub(crate) fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
+        let id = id.to_bytes();
+        let trees = (
+            &self.conversations,
+            &self.messages,
+            &self.message_ids,
+            &self.attachments,
+            &self.attachment_ids,
+            &self.conversation_attachments,
+        );
+        self.retrying(|| {
+            let Some(seen) = self.message_pos(id)? else {
+                return Ok(Ok(false));
+            };
+            let attachments: Vec<Id> = self
+                .attachments
+                .scan_prefix(id)
+                .keys()
+                .map(|key| {
+                    let key = key.map_err(sled_err)?;
+                    keys::second(&key).ok_or_else(|| StoreError::Corrupt("attachment key").into())
+                })
+                .collect::<Result<_>>()?;
+            Ok(trees.transaction(
+                |(
+                    convs,
+                    messages,
+                    message_ids,
+                    attachments_tree,
+                    attachment_ids,
+                    conv_attachments,
+                )| {
+                    let Some(bytes) = message_ids.get(id)? else {
+                        return Ok(false);
+                    };
+                    // A new attachment moves the position's revision.
+                    if tx_decode::<MessagePos>(&bytes)? != seen {
+                        return stale();
+                    }
+                    // A message of a deleted conversation is already gone; the purge
+                    // removes what is left of it.
+                    let Some(bytes) = convs.get(seen.conversation)? else {
+                        return Ok(false);
+                    };
+                    let mut rec: ConversationRec = tx_decode(&bytes)?;
+                    rec.message_count = rec.message_count.saturating_sub(1);
+                    rec.updated_at = at.into();
+                    convs.insert(&seen.conversation, encode(&rec))?;
+                    messages.remove(&keys::message(seen.conversation, seen.seq))?;
+                    message_ids.remove(&id)?;
+                    for attachment in &attachments {
+                        attachments_tree.remove(&keys::pair(id, *attachment))?;
+                        attachment_ids.remove(attachment)?;
+                        conv_attachments.remove(&keys::pair(seen.conversation, *attachment))?;
+                    }
+                    Ok(true)
+                },
+            ))
+        })
+    }
+}
