@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::handlers::{self, Ctx};
-use crate::http;
+use crate::request;
 use crate::routes::{self, Route};
 
 /// Limits and timings of the HTTP layer.
@@ -109,7 +109,7 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
-        let request_id = http::request_id(request.headers());
+        let request_id = request::request_id(request.headers());
         let id = request_id.to_str().unwrap_or("-").to_owned();
         let method = request.method().clone();
         let version = request.version();
@@ -152,7 +152,7 @@ impl App {
         };
         let work = async {
             let service = &self.inner.service;
-            let token = http::bearer_token(&parts.headers);
+            let token = request::bearer_token(&parts.headers);
             let caller = if endpoint.needs_auth() {
                 let token = token.ok_or(chat_core::Error::Unauthorized)?;
                 Some(service.authenticate(token).await?)
@@ -161,8 +161,9 @@ impl App {
             };
             let body = if endpoint.has_body() {
                 let bytes =
-                    http::read_body(&parts.headers, body, self.inner.config.max_body_bytes).await?;
-                http::check_json_content_type(&parts.headers)?;
+                    request::read_body(&parts.headers, body, self.inner.config.max_body_bytes)
+                        .await?;
+                request::check_json_content_type(&parts.headers)?;
                 bytes
             } else {
                 Bytes::new()

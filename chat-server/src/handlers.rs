@@ -13,12 +13,14 @@ use serde::Serialize;
 
 use crate::dto::{
     AttachmentOut, ConfigOut, ConversationOut, CreateAttachmentRequest, CreateConfigRequest,
-    CreateConversationRequest, CreateMessageRequest, CreateProviderRequest, FromFields, Health,
-    LoginRequest, MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest, TokenOut,
+    CreateConversationRequest, CreateMessageRequest, CreateProviderRequest, Health, LoginRequest,
+    MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest, TokenOut,
     UpdateConfigRequest, UserOut,
 };
+use crate::dto::{Fields, FromFields};
 use crate::error::ApiError;
-use crate::http::{self, Fields, Query, cursor_id, cursor_seq, path_id};
+use crate::params::{Query, cursor_id, cursor_seq, path_id};
+use crate::response;
 use crate::routes::Endpoint;
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
@@ -50,8 +52,7 @@ impl Ctx<'_> {
     }
 
     fn body<T: FromFields>(&self) -> Result<T, ApiError> {
-        let mut fields = Fields::parse(&self.body)?;
-        Ok(T::from_fields(&mut fields)?)
+        Fields::read(&self.body)
     }
 
     fn max_content_bytes(&self) -> usize {
@@ -88,18 +89,18 @@ pub(crate) async fn call(endpoint: Endpoint, ctx: Ctx<'_>) -> Reply {
         E::GetConfig => get_config(ctx).await,
         E::UpdateConfig => update_config(ctx).await,
         E::DeleteConfig => delete_config(ctx).await,
-        E::Healthz => Ok(http::json(StatusCode::OK, &Health { status: "ok" })),
+        E::Healthz => Ok(response::json(StatusCode::OK, &Health { status: "ok" })),
         E::Readyz => readyz(ctx).await,
         E::OpenApi => Ok(openapi(&ctx)),
     }
 }
 
 fn ok<T: Serialize>(value: &T) -> Reply {
-    Ok(http::json(StatusCode::OK, value))
+    Ok(response::json(StatusCode::OK, value))
 }
 
 fn created<T: Serialize>(value: &T, location: Option<String>) -> Reply {
-    let mut response = http::json(StatusCode::CREATED, value);
+    let mut response = response::json(StatusCode::CREATED, value);
     if let Some(location) = location
         && let Ok(value) = HeaderValue::from_str(&location)
     {
@@ -109,7 +110,7 @@ fn created<T: Serialize>(value: &T, location: Option<String>) -> Reply {
 }
 
 fn no_content() -> Reply {
-    Ok(http::empty(StatusCode::NO_CONTENT))
+    Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
 /// A page as a JSON array, with a `Link` to the next page when this one is full.
@@ -124,7 +125,7 @@ fn page<T, O: Serialize + From<T>>(
         .flatten()
         .map(|query| format!("<{path}?{query}>; rel=\"next\""));
     let out: Vec<O> = items.into_iter().map(Into::into).collect();
-    let mut response = http::json(StatusCode::OK, &out);
+    let mut response = response::json(StatusCode::OK, &out);
     if let Some(link) = link
         && let Ok(value) = HeaderValue::from_str(&link)
     {

@@ -7,9 +7,11 @@ pub mod cli;
 mod dto;
 mod error;
 mod handlers;
-mod http;
 pub mod keyfile;
 mod openapi;
+mod params;
+mod request;
+mod response;
 mod routes;
 pub mod store_url;
 
