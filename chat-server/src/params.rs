@@ -52,6 +52,34 @@ impl Query {
             .map_or(Ok(Limit::DEFAULT), Limit::parse)
     }
 
+    /// The page size and id cursor of a list that pages by id, in the direction `by`; the
+    /// other cursor and `order` are refused.
+    pub(crate) fn id_page<T: FromStr>(
+        &self,
+        by: IdCursor,
+    ) -> Result<(Limit, Option<T>), ValidationError> {
+        let limit = self.limit()?;
+        let (cursor, name, other, other_name, why) = match by {
+            IdCursor::After => (
+                &self.after,
+                "after",
+                &self.before,
+                "before",
+                "is not a parameter of this list; use after",
+            ),
+            IdCursor::Before => (
+                &self.before,
+                "before",
+                &self.after,
+                "after",
+                "is not a parameter of this list; use before",
+            ),
+        };
+        Query::forbid(other, other_name, why)?;
+        Query::forbid(&self.order, "order", "is not a parameter of this list")?;
+        Ok((limit, cursor_id(cursor.as_deref(), name)?))
+    }
+
     /// Refuses a cursor parameter this list does not take.
     pub(crate) fn forbid(
         value: &Option<String>,
@@ -65,8 +93,17 @@ impl Query {
     }
 }
 
+/// Which way a list pages by id: the cursor it takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdCursor {
+    /// `after`: ids after this one (oldest first).
+    After,
+    /// `before`: ids before this one (newest first).
+    Before,
+}
+
 /// A cursor that must be an id.
-pub(crate) fn cursor_id<T: FromStr>(
+fn cursor_id<T: FromStr>(
     value: Option<&str>,
     name: &'static str,
 ) -> Result<Option<T>, ValidationError> {

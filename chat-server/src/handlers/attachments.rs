@@ -5,7 +5,7 @@ use chat_core::{AttachmentId, Caller, MessageId, NewAttachment};
 use super::reply::{created, no_content, ok, page};
 use super::{Ctx, Reply};
 use crate::dto::{AttachmentOut, CreateAttachmentRequest};
-use crate::params::{Query, cursor_id};
+use crate::params::{IdCursor, Query};
 
 pub(crate) async fn create_attachment(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let req: CreateAttachmentRequest = ctx.body()?;
@@ -21,15 +21,7 @@ pub(crate) async fn create_attachment(caller: &Caller, ctx: Ctx<'_>) -> Reply {
 
 pub(crate) async fn list_attachments(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let id = ctx.param::<MessageId>("id")?;
-    let query = Query::parse(ctx.query)?;
-    let limit = query.limit()?;
-    Query::forbid(
-        &query.before,
-        "before",
-        "is not a parameter of this list; use after",
-    )?;
-    Query::forbid(&query.order, "order", "is not a parameter of this list")?;
-    let after = cursor_id::<AttachmentId>(query.after.as_deref(), "after")?;
+    let (limit, after) = Query::parse(ctx.query)?.id_page::<AttachmentId>(IdCursor::After)?;
     let items = ctx
         .service
         .list_attachments(caller, id, after, limit)

@@ -5,7 +5,7 @@ use chat_core::{Caller, ConversationId, NewConversation, Title, UserId};
 use super::reply::{created, no_content, ok, page};
 use super::{Ctx, Reply};
 use crate::dto::{ConversationOut, CreateConversationRequest, RenameConversationRequest};
-use crate::params::{Query, cursor_id};
+use crate::params::{IdCursor, Query};
 
 pub(crate) async fn create_conversation(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let req: CreateConversationRequest = ctx.body()?;
@@ -16,15 +16,7 @@ pub(crate) async fn create_conversation(caller: &Caller, ctx: Ctx<'_>) -> Reply 
 }
 
 pub(crate) async fn list_conversations(caller: &Caller, ctx: Ctx<'_>) -> Reply {
-    let query = Query::parse(ctx.query)?;
-    let limit = query.limit()?;
-    Query::forbid(
-        &query.after,
-        "after",
-        "is not a parameter of this list; use before",
-    )?;
-    Query::forbid(&query.order, "order", "is not a parameter of this list")?;
-    let before = cursor_id::<ConversationId>(query.before.as_deref(), "before")?;
+    let (limit, before) = Query::parse(ctx.query)?.id_page::<ConversationId>(IdCursor::Before)?;
     let items = ctx
         .service
         .list_conversations(caller, before, limit)

@@ -5,7 +5,7 @@ use chat_core::{Caller, NewProvider, ProviderId};
 use super::reply::{created, no_content, ok, page};
 use super::{Ctx, Reply};
 use crate::dto::{CreateProviderRequest, ProviderOut};
-use crate::params::{Query, cursor_id};
+use crate::params::{IdCursor, Query};
 
 pub(crate) async fn create_provider(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let req: CreateProviderRequest = ctx.body()?;
@@ -16,15 +16,7 @@ pub(crate) async fn create_provider(caller: &Caller, ctx: Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn list_providers(caller: &Caller, ctx: Ctx<'_>) -> Reply {
-    let query = Query::parse(ctx.query)?;
-    let limit = query.limit()?;
-    Query::forbid(
-        &query.before,
-        "before",
-        "is not a parameter of this list; use after",
-    )?;
-    Query::forbid(&query.order, "order", "is not a parameter of this list")?;
-    let after = cursor_id::<ProviderId>(query.after.as_deref(), "after")?;
+    let (limit, after) = Query::parse(ctx.query)?.id_page::<ProviderId>(IdCursor::After)?;
     let items = ctx.service.list_providers(caller, after, limit).await?;
     let n = limit.get();
     page::<_, ProviderOut>(items, n, |p| format!("limit={n}&after={}", p.id), ctx.path)
