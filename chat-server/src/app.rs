@@ -19,9 +19,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
-use crate::handlers::{self, Ctx};
-use crate::http;
-use crate::routes::{self, Route};
+use crate::handlers::Ctx;
+use crate::request;
+use crate::route::Handler;
+use crate::router::{self, Path};
+use crate::routes::ROUTES;
 
 /// Limits and timings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -61,7 +63,7 @@ pub struct App {
 
 struct Inner {
     service: ChatService,
-    router: matchit::Router<Route>,
+    router: matchit::Router<Path>,
     config: AppConfig,
     openapi: Bytes,
 }
@@ -82,7 +84,7 @@ pub fn app(service: ChatService, config: AppConfig) -> App {
     App {
         inner: Arc::new(Inner {
             service,
-            router: routes::router(),
+            router: router::router(ROUTES),
             config,
             openapi: Bytes::from(openapi),
         }),
@@ -109,7 +111,7 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
-        let request_id = http::request_id(request.headers());
+        let request_id = request::request_id(request.headers());
         let id = request_id.to_str().unwrap_or("-").to_owned();
         let method = request.method().clone();
         let version = request.version();
@@ -141,48 +143,52 @@ impl App {
         let Ok(matched) = self.inner.router.at(parts.uri.path()) else {
             return ("-", Err(ApiError::NoRoute));
         };
-        let route = matched.value;
-        let Some(endpoint) = route.endpoint(&parts.method) else {
+        let path = matched.value;
+        let Some(route) = path.route(&parts.method) else {
             return (
-                route.template,
+                path.template,
                 Err(ApiError::MethodNotAllowed {
-                    allow: route.allow.clone(),
+                    allow: path.allow.clone(),
                 }),
             );
         };
         let work = async {
             let service = &self.inner.service;
-            let token = http::bearer_token(&parts.headers);
-            let caller = if endpoint.needs_auth() {
-                let token = token.ok_or(chat_core::Error::Unauthorized)?;
-                Some(service.authenticate(token).await?)
-            } else {
-                None
+            let token = request::bearer_token(&parts.headers);
+            // Lazy: it runs when awaited, which for an authenticated route is after the
+            // caller is established, so a stranger cannot make the server read a body.
+            let ctx = async {
+                let body = if route.body.is_some() {
+                    let limit = self.inner.config.max_body_bytes;
+                    let bytes = request::read_body(&parts.headers, body, limit).await?;
+                    request::check_json_content_type(&parts.headers)?;
+                    bytes
+                } else {
+                    Bytes::new()
+                };
+                Ok::<_, ApiError>(Ctx {
+                    service,
+                    token,
+                    path: parts.uri.path(),
+                    params: &matched.params,
+                    query: parts.uri.query(),
+                    body,
+                    openapi: &self.inner.openapi,
+                })
             };
-            let body = if endpoint.has_body() {
-                let bytes =
-                    http::read_body(&parts.headers, body, self.inner.config.max_body_bytes).await?;
-                http::check_json_content_type(&parts.headers)?;
-                bytes
-            } else {
-                Bytes::new()
-            };
-            let ctx = Ctx {
-                service,
-                caller,
-                token,
-                path: parts.uri.path(),
-                params: &matched.params,
-                query: parts.uri.query(),
-                body,
-                openapi: &self.inner.openapi,
-            };
-            handlers::call(endpoint, ctx).await
+            match route.handler {
+                Handler::Public { run, .. } => run(ctx.await?).await,
+                Handler::Authed { run, .. } => {
+                    let token = token.ok_or(chat_core::Error::Unauthorized)?;
+                    let caller = service.authenticate(token).await?;
+                    run(&caller, ctx.await?).await
+                }
+            }
         };
         let result = tokio::time::timeout(self.inner.config.request_timeout, work)
             .await
             .unwrap_or(Err(ApiError::Timeout));
-        (route.template, result)
+        (path.template, result)
     }
 }
 

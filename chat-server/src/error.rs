@@ -158,7 +158,7 @@ impl ApiError {
                 request_id: request_id.to_owned(),
             },
         };
-        let mut response = crate::http::json(status, &body);
+        let mut response = crate::response::json(status, &body);
         let headers = response.headers_mut();
         match self {
             ApiError::Core(CoreError::Unauthorized) => {

@@ -7,9 +7,13 @@ pub mod cli;
 mod dto;
 mod error;
 mod handlers;
-mod http;
 pub mod keyfile;
 mod openapi;
+mod params;
+mod request;
+mod response;
+mod route;
+mod router;
 mod routes;
 pub mod store_url;
 
@@ -28,6 +32,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes::ROUTES
         .iter()
-        .flat_map(|(path, methods)| methods.iter().map(move |(m, _)| (m.as_str(), *path)))
+        .map(|route| (route.method.as_str(), route.path))
         .collect()
 }

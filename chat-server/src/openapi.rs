@@ -1,260 +1,48 @@
 //! The OpenAPI 3.1 document, built from the route table and the wire types, so it cannot
-//! describe a route the server lacks or miss one it has.
+//! describe a route the server lacks or miss one it has. Schemas are named by their types,
+//! and the components are exactly the schemas the routes refer to.
 
-use hyper::Method;
+use hyper::{Method, StatusCode};
 use utoipa::OpenApi;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{
+    HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, Header, Paths, Ref, RefOr, Required, ResponseBuilder, Schema,
+    Components, ContentBuilder, Header, HeaderBuilder, Paths, Ref, RefOr, Required, Response,
+    ResponseBuilder, Schema,
 };
 
-use crate::dto::{
-    AttachmentOut, ConfigOut, ConversationOut, CreateAttachmentRequest, CreateConfigRequest,
-    CreateConversationRequest, CreateMessageRequest, CreateProviderRequest, Health, LoginRequest,
-    MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest, RoleName, TokenOut,
-    UpdateConfigRequest, UserOut,
-};
-use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
-use crate::routes::{Endpoint, ROUTES};
+use crate::error::ErrorBody;
+use crate::route::{Answer, Param, Route, SchemaOf};
+use crate::routes::ROUTES;
 
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "chat-server",
-        description = "Conversations, messages, attachments, LLM providers and users' API keys."
-    ),
-    components(schemas(
-        ErrorBody,
-        ErrorDetail,
-        ErrorCode,
-        RegisterRequest,
-        LoginRequest,
-        TokenOut,
-        UserOut,
-        CreateConversationRequest,
-        RenameConversationRequest,
-        ConversationOut,
-        CreateMessageRequest,
-        MessageOut,
-        RoleName,
-        CreateAttachmentRequest,
-        AttachmentOut,
-        CreateProviderRequest,
-        ProviderOut,
-        CreateConfigRequest,
-        UpdateConfigRequest,
-        ConfigOut,
-        Health
-    ))
-)]
+#[openapi(info(
+    title = "chat-server",
+    description = "Conversations, messages, attachments, LLM providers and users' API keys."
+))]
 struct Doc;
 
 const BEARER: &str = "bearer";
 
-/// What a response of success carries.
-enum Success {
-    One(&'static str),
-    Page(&'static str),
-    Empty,
-    Any,
-}
+/// The body of every error answer.
+const ERROR_BODY: SchemaOf = SchemaOf::of::<ErrorBody>();
 
-/// The documentation of one endpoint.
-struct Spec {
-    summary: &'static str,
-    request: Option<&'static str>,
-    status: &'static str,
-    success: Success,
-    query: &'static [(&'static str, &'static str)],
-    /// Errors besides the ones every endpoint of its kind can answer.
-    errors: &'static [&'static str],
-}
+/// The errors every route can answer: a bad input, a missing object, a failure.
+const ALWAYS: [StatusCode; 3] = [
+    StatusCode::BAD_REQUEST,
+    StatusCode::NOT_FOUND,
+    StatusCode::INTERNAL_SERVER_ERROR,
+];
 
-const LIMIT: (&str, &str) = ("limit", "page size, 1 to 1000 (default 100)");
-
-fn spec(endpoint: Endpoint) -> Spec {
-    use Endpoint as E;
-    use Success::{Any, Empty, One, Page};
-    let s = |summary, request, status, success, query, errors| Spec {
-        summary,
-        request,
-        status,
-        success,
-        query,
-        errors,
-    };
-    match endpoint {
-        E::Register => s(
-            "Register a user",
-            Some("RegisterRequest"),
-            "201",
-            One("UserOut"),
-            &[],
-            &["403", "409"],
-        ),
-        E::Login => s(
-            "Log in and get a bearer token",
-            Some("LoginRequest"),
-            "200",
-            One("TokenOut"),
-            &[],
-            &["401"],
-        ),
-        E::Logout => s("Revoke the presented token", None, "204", Empty, &[], &[]),
-        E::Me => s("The caller's user", None, "200", One("UserOut"), &[], &[]),
-        E::CreateConversation => s(
-            "Start a conversation",
-            Some("CreateConversationRequest"),
-            "201",
-            One("ConversationOut"),
-            &[],
-            &["403"],
-        ),
-        E::ListConversations => s(
-            "The caller's conversations, newest first",
-            None,
-            "200",
-            Page("ConversationOut"),
-            &[LIMIT, ("before", "conversation id: only older ones")],
-            &[],
-        ),
-        E::GetConversation => s(
-            "A conversation",
-            None,
-            "200",
-            One("ConversationOut"),
-            &[],
-            &[],
-        ),
-        E::RenameConversation => s(
-            "Rename a conversation",
-            Some("RenameConversationRequest"),
-            "200",
-            One("ConversationOut"),
-            &[],
-            &[],
-        ),
-        E::DeleteConversation => s(
-            "Delete a conversation with its messages and attachments",
-            None,
-            "204",
-            Empty,
-            &[],
-            &[],
-        ),
-        E::CreateMessage => s(
-            "Append a message",
-            Some("CreateMessageRequest"),
-            "201",
-            One("MessageOut"),
-            &[],
-            &[],
-        ),
-        E::ListMessages => s(
-            "A conversation's messages",
-            None,
-            "200",
-            Page("MessageOut"),
-            &[
-                LIMIT,
-                ("order", "asc (default) or desc"),
-                ("after", "seq, with order=asc"),
-                ("before", "seq, with order=desc"),
-            ],
-            &[],
-        ),
-        E::GetMessage => s("A message", None, "200", One("MessageOut"), &[], &[]),
-        E::DeleteMessage => s(
-            "Delete a message with its attachments",
-            None,
-            "204",
-            Empty,
-            &[],
-            &[],
-        ),
-        E::CreateAttachment => s(
-            "Add an attachment to a message",
-            Some("CreateAttachmentRequest"),
-            "201",
-            One("AttachmentOut"),
-            &[],
-            &[],
-        ),
-        E::ListAttachments => s(
-            "A message's attachments, oldest first",
-            None,
-            "200",
-            Page("AttachmentOut"),
-            &[LIMIT, ("after", "attachment id")],
-            &[],
-        ),
-        E::GetAttachment => s("An attachment", None, "200", One("AttachmentOut"), &[], &[]),
-        E::DeleteAttachment => s("Delete an attachment", None, "204", Empty, &[], &[]),
-        E::CreateProvider => s(
-            "Create a private LLM provider",
-            Some("CreateProviderRequest"),
-            "201",
-            One("ProviderOut"),
-            &[],
-            &["409"],
-        ),
-        E::ListProviders => s(
-            "The providers the caller can see",
-            None,
-            "200",
-            Page("ProviderOut"),
-            &[LIMIT, ("after", "provider id")],
-            &[],
-        ),
-        E::GetProvider => s("A provider", None, "200", One("ProviderOut"), &[], &[]),
-        E::DeleteProvider => s(
-            "Delete one of the caller's providers with its configs",
-            None,
-            "204",
-            Empty,
-            &[],
-            &["403"],
-        ),
-        E::CreateConfig => s(
-            "Store the caller's API key for a provider",
-            Some("CreateConfigRequest"),
-            "201",
-            One("ConfigOut"),
-            &[],
-            &["403", "409"],
-        ),
-        E::GetConfig => s(
-            "The caller's config for a provider",
-            None,
-            "200",
-            One("ConfigOut"),
-            &[],
-            &[],
-        ),
-        E::UpdateConfig => s(
-            "Replace the API key of a config",
-            Some("UpdateConfigRequest"),
-            "200",
-            One("ConfigOut"),
-            &[],
-            &[],
-        ),
-        E::DeleteConfig => s("Delete a config", None, "204", Empty, &[], &[]),
-        E::Healthz => s("Liveness", None, "200", One("Health"), &[], &[]),
-        E::Readyz => s(
-            "Readiness: whether the store answers",
-            None,
-            "200",
-            One("Health"),
-            &[],
-            &["503"],
-        ),
-        E::OpenApi => s("This document", None, "200", Any, &[], &[]),
-    }
-}
+/// The errors of reading a body.
+const BODY_ERRORS: [StatusCode; 2] = [
+    StatusCode::PAYLOAD_TOO_LARGE,
+    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+];
 
 fn http_method(method: &Method) -> HttpMethod {
     match *method {
@@ -266,8 +54,14 @@ fn http_method(method: &Method) -> HttpMethod {
     }
 }
 
-fn schema_ref(name: &str) -> RefOr<Schema> {
-    Ref::from_schema_name(name).into()
+fn schema_ref(schema: SchemaOf) -> RefOr<Schema> {
+    Ref::from_schema_name((schema.name)()).into()
+}
+
+fn json_content(schema: SchemaOf) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(schema_ref(schema)))
+        .build()
 }
 
 fn string_schema(format: Option<KnownFormat>) -> ObjectBuilder {
@@ -276,59 +70,94 @@ fn string_schema(format: Option<KnownFormat>) -> ObjectBuilder {
         .format(format.map(SchemaFormat::KnownFormat))
 }
 
-/// The schema of a list's query parameter: a page size, a message position, an order or an
-/// id.
-fn query_schema(name: &str, description: &str) -> ObjectBuilder {
-    match name {
-        "limit" => ObjectBuilder::new()
+/// The schema of a list's query parameter.
+fn query_schema(param: Param) -> ObjectBuilder {
+    match param {
+        Param::Limit => ObjectBuilder::new()
             .schema_type(Type::Integer)
             .minimum(Some(1))
             .maximum(Some(1000)),
-        "order" => string_schema(None).enum_values(Some(["asc", "desc"])),
-        _ if description.starts_with("seq") => ObjectBuilder::new()
+        Param::Order => string_schema(None).enum_values(Some(["asc", "desc"])),
+        Param::Seq(..) => ObjectBuilder::new()
             .schema_type(Type::Integer)
             .minimum(Some(0)),
-        _ => string_schema(Some(KnownFormat::Uuid)),
+        Param::Id(..) => string_schema(Some(KnownFormat::Uuid)),
     }
 }
 
 fn described_header(description: &str) -> Header {
-    utoipa::openapi::HeaderBuilder::new()
+    HeaderBuilder::new()
         .schema(string_schema(None))
         .description(Some(description))
         .build()
 }
 
-fn error_response(status: &str) -> utoipa::openapi::Response {
+fn error_response(status: StatusCode) -> Response {
     let description = match status {
-        "400" => "invalid input",
-        "401" => "missing, malformed, unknown, expired or revoked token",
-        "403" => "forbidden",
-        "404" => "no such object visible to the caller",
-        "409" => "conflict",
-        "413" => "body too large",
-        "415" => "body is not application/json",
-        "503" => "unavailable",
+        StatusCode::BAD_REQUEST => "invalid input",
+        StatusCode::UNAUTHORIZED => "missing, malformed, unknown, expired or revoked token",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "no such object visible to the caller",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "body too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "body is not application/json",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         _ => "internal error",
     };
-    let mut response = ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(schema_ref("ErrorBody")))
-            .build(),
-    );
-    if status == "401" {
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", json_content(ERROR_BODY));
+    if status == StatusCode::UNAUTHORIZED {
         response = response.header("WWW-Authenticate", Header::new(string_schema(None)));
     }
     response.build()
 }
 
-fn operation(template: &str, endpoint: Endpoint) -> utoipa::openapi::path::Operation {
-    let spec = spec(endpoint);
+fn success_response(route: &Route) -> Response {
+    let success = ResponseBuilder::new().description(route.summary);
+    let success = match route.answer {
+        Answer::Object(_, schema) => success.content("application/json", json_content(schema)),
+        Answer::Created(schema) => success
+            .content("application/json", json_content(schema))
+            .header("Location", described_header("the path of the new object")),
+        Answer::Page(schema) => {
+            let array = ArrayBuilder::new().items(schema_ref(schema)).build();
+            success
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(array)).build(),
+                )
+                .header(
+                    "Link",
+                    described_header("`<path?query>; rel=\"next\"` when more may follow"),
+                )
+        }
+        Answer::NoContent => success,
+        Answer::Document => success.content("application/json", ContentBuilder::new().build()),
+    };
+    success.build()
+}
+
+/// The operation id: the handler's name in `PascalCase`.
+fn operation_id(handler: &str) -> String {
+    handler
+        .split('_')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect()
+}
+
+fn operation(route: &Route) -> Operation {
     let mut op = OperationBuilder::new()
-        .summary(Some(spec.summary))
-        .operation_id(Some(format!("{endpoint:?}")));
-    for segment in template.split('/') {
+        .summary(Some(route.summary))
+        .operation_id(Some(operation_id(route.handler.name())));
+    for segment in route.path.split('/') {
         if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             op = op.parameter(
                 ParameterBuilder::new()
@@ -339,75 +168,62 @@ fn operation(template: &str, endpoint: Endpoint) -> utoipa::openapi::path::Opera
             );
         }
     }
-    for (name, description) in spec.query {
+    for param in route.query {
         op = op.parameter(
             ParameterBuilder::new()
-                .name(*name)
+                .name(param.name())
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
-                .description(Some(*description))
-                .schema(Some(query_schema(name, description))),
+                .description(Some(param.description()))
+                .schema(Some(query_schema(*param))),
         );
     }
-    if let Some(request) = spec.request {
+    if let Some(body) = route.body {
         op = op.request_body(Some(
             RequestBodyBuilder::new()
                 .required(Some(Required::True))
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(request)))
-                        .build(),
-                )
+                .content("application/json", json_content(body))
                 .build(),
         ));
     }
-    let mut success = ResponseBuilder::new().description(spec.summary);
-    match spec.success {
-        Success::One(name) => {
-            success = success.content(
-                "application/json",
-                ContentBuilder::new().schema(Some(schema_ref(name))).build(),
-            );
-        }
-        Success::Page(name) => {
-            let array = ArrayBuilder::new()
-                .items(Ref::from_schema_name(name))
-                .build();
-            success = success
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(array)).build(),
-                )
-                .header(
-                    "Link",
-                    described_header("`<path?query>; rel=\"next\"` when more may follow"),
-                );
-        }
-        Success::Empty => {}
-        Success::Any => {
-            success = success.content("application/json", ContentBuilder::new().build());
-        }
-    }
-    if spec.status == "201" && endpoint != Endpoint::Register {
-        success = success.header("Location", described_header("the path of the new object"));
-    }
-    op = op.response(spec.status, success.build());
-    let mut errors: Vec<&str> = vec!["400", "404", "500"];
-    if endpoint.needs_auth() {
-        errors.push("401");
+    op = op.response(route.answer.status().as_str(), success_response(route));
+    let mut errors = ALWAYS.to_vec();
+    if route.handler.authenticates() {
+        errors.push(StatusCode::UNAUTHORIZED);
         op = op.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
     }
-    if endpoint.has_body() {
-        errors.extend(["413", "415"]);
+    if route.body.is_some() {
+        errors.extend(BODY_ERRORS);
     }
-    errors.extend(spec.errors);
+    errors.extend(route.errors);
     errors.sort_unstable();
     errors.dedup();
     for status in errors {
-        op = op.response(status, error_response(status));
+        op = op.response(status.as_str(), error_response(status));
     }
     op.build()
+}
+
+/// The schemas the routes refer to, and the ones those refer to in turn.
+fn schemas_of(routes: &[Route]) -> Vec<(String, RefOr<Schema>)> {
+    let named = routes
+        .iter()
+        .flat_map(|route| {
+            let answer = match route.answer {
+                Answer::Object(_, schema) | Answer::Created(schema) | Answer::Page(schema) => {
+                    Some(schema)
+                }
+                Answer::NoContent | Answer::Document => None,
+            };
+            route.body.into_iter().chain(answer)
+        })
+        .chain([ERROR_BODY]);
+    let mut schemas = Vec::new();
+    for schema in named {
+        schemas.push(((schema.name)().into_owned(), (schema.schema)()));
+        (schema.refs)(&mut schemas);
+    }
+    schemas
 }
 
 /// The OpenAPI document of the server.
@@ -415,21 +231,19 @@ fn operation(template: &str, endpoint: Endpoint) -> utoipa::openapi::path::Opera
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Doc::openapi();
     let mut paths = Paths::new();
-    for (template, methods) in ROUTES {
-        for (method, endpoint) in *methods {
-            paths.add_path_operation(
-                *template,
-                vec![http_method(method)],
-                operation(template, *endpoint),
-            );
-        }
-    }
-    doc.paths = paths;
-    if let Some(components) = doc.components.as_mut() {
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    for route in ROUTES {
+        paths.add_path_operation(
+            route.path,
+            vec![http_method(&route.method)],
+            operation(route),
         );
     }
+    doc.paths = paths;
+    let components = doc.components.get_or_insert_with(Components::new);
+    components.schemas.extend(schemas_of(ROUTES));
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
     doc
 }

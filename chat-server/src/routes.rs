@@ -1,185 +1,244 @@
-//! The route table: every method and path the server answers, in one list that both the
-//! router and the OpenAPI document are built from.
+//! The route table: every endpoint the server answers, one row each. The router, the request
+//! pipeline and the OpenAPI document are all built from it, so adding an endpoint is a row
+//! here and its function in `handlers/`.
+//!
+//! Rows of one path stay together, in the order the `Allow` header of a 405 lists them.
 
-use hyper::Method;
-use hyper::header::HeaderValue;
+use hyper::{Method, StatusCode};
 
-/// One operation of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    Register,
-    Login,
-    Logout,
-    Me,
-    CreateConversation,
-    ListConversations,
-    GetConversation,
-    RenameConversation,
-    DeleteConversation,
-    CreateMessage,
-    ListMessages,
-    GetMessage,
-    DeleteMessage,
-    CreateAttachment,
-    ListAttachments,
-    GetAttachment,
-    DeleteAttachment,
-    CreateProvider,
-    ListProviders,
-    GetProvider,
-    DeleteProvider,
-    CreateConfig,
-    GetConfig,
-    UpdateConfig,
-    DeleteConfig,
-    Healthz,
-    Readyz,
-    OpenApi,
-}
+use crate::dto::{
+    AttachmentOut, ConfigOut, ConversationOut, CreateAttachmentRequest, CreateConfigRequest,
+    CreateConversationRequest, CreateMessageRequest, CreateProviderRequest, Health, LoginRequest,
+    MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest, TokenOut,
+    UpdateConfigRequest, UserOut,
+};
+use crate::route::{Answer, Param, Route, SchemaOf, authed, public};
 
-impl Endpoint {
-    /// Whether the endpoint needs a bearer token.
-    pub(crate) fn needs_auth(self) -> bool {
-        !matches!(
-            self,
-            Endpoint::Register
-                | Endpoint::Login
-                | Endpoint::Healthz
-                | Endpoint::Readyz
-                | Endpoint::OpenApi
-        )
-    }
-
-    /// Whether the endpoint reads a JSON body.
-    pub(crate) fn has_body(self) -> bool {
-        matches!(
-            self,
-            Endpoint::Register
-                | Endpoint::Login
-                | Endpoint::CreateConversation
-                | Endpoint::RenameConversation
-                | Endpoint::CreateMessage
-                | Endpoint::CreateAttachment
-                | Endpoint::CreateProvider
-                | Endpoint::CreateConfig
-                | Endpoint::UpdateConfig
-        )
-    }
-}
-
-/// Every route: path template (matchit and OpenAPI spell parameters alike) and its methods.
-pub(crate) const ROUTES: &[(&str, &[(Method, Endpoint)])] = &[
-    ("/users", &[(Method::POST, Endpoint::Register)]),
-    ("/users/login", &[(Method::POST, Endpoint::Login)]),
-    ("/users/logout", &[(Method::POST, Endpoint::Logout)]),
-    ("/users/me", &[(Method::GET, Endpoint::Me)]),
-    (
+/// Every endpoint.
+pub(crate) static ROUTES: &[Route] = &[
+    Route::new(
+        Method::POST,
+        "/users",
+        public!(register),
+        "Register a user",
+        // No Location: there is no path to fetch a user by id.
+        Answer::Object(StatusCode::CREATED, SchemaOf::of::<UserOut>()),
+    )
+    .body::<RegisterRequest>()
+    .errors(&[StatusCode::FORBIDDEN, StatusCode::CONFLICT]),
+    Route::new(
+        Method::POST,
+        "/users/login",
+        public!(login),
+        "Log in and get a bearer token",
+        Answer::ok::<TokenOut>(),
+    )
+    .body::<LoginRequest>()
+    .errors(&[StatusCode::UNAUTHORIZED]),
+    Route::new(
+        Method::POST,
+        "/users/logout",
+        authed!(logout),
+        "Revoke the presented token",
+        Answer::NoContent,
+    ),
+    Route::new(
+        Method::GET,
+        "/users/me",
+        authed!(me),
+        "The caller's user",
+        Answer::ok::<UserOut>(),
+    ),
+    Route::new(
+        Method::GET,
         "/chat/conversations",
-        &[
-            (Method::GET, Endpoint::ListConversations),
-            (Method::POST, Endpoint::CreateConversation),
-        ],
-    ),
-    (
+        authed!(list_conversations),
+        "The caller's conversations, newest first",
+        Answer::page::<ConversationOut>(),
+    )
+    .query(&[
+        Param::Limit,
+        Param::Id("before", "conversation id: only older ones"),
+    ]),
+    Route::new(
+        Method::POST,
+        "/chat/conversations",
+        authed!(create_conversation),
+        "Start a conversation",
+        Answer::created::<ConversationOut>(),
+    )
+    .body::<CreateConversationRequest>()
+    .errors(&[StatusCode::FORBIDDEN]),
+    Route::new(
+        Method::GET,
         "/chat/conversations/{id}",
-        &[
-            (Method::GET, Endpoint::GetConversation),
-            (Method::PATCH, Endpoint::RenameConversation),
-            (Method::DELETE, Endpoint::DeleteConversation),
-        ],
+        authed!(get_conversation),
+        "A conversation",
+        Answer::ok::<ConversationOut>(),
     ),
-    (
+    Route::new(
+        Method::PATCH,
+        "/chat/conversations/{id}",
+        authed!(rename_conversation),
+        "Rename a conversation",
+        Answer::ok::<ConversationOut>(),
+    )
+    .body::<RenameConversationRequest>(),
+    Route::new(
+        Method::DELETE,
+        "/chat/conversations/{id}",
+        authed!(delete_conversation),
+        "Delete a conversation with its messages and attachments",
+        Answer::NoContent,
+    ),
+    Route::new(
+        Method::GET,
         "/chat/conversations/{id}/messages",
-        &[(Method::GET, Endpoint::ListMessages)],
-    ),
-    ("/chat/messages", &[(Method::POST, Endpoint::CreateMessage)]),
-    (
+        authed!(list_messages),
+        "A conversation's messages",
+        Answer::page::<MessageOut>(),
+    )
+    .query(&[
+        Param::Limit,
+        Param::Order,
+        Param::Seq("after", "seq, with order=asc"),
+        Param::Seq("before", "seq, with order=desc"),
+    ]),
+    Route::new(
+        Method::POST,
+        "/chat/messages",
+        authed!(create_message),
+        "Append a message",
+        Answer::created::<MessageOut>(),
+    )
+    .body::<CreateMessageRequest>(),
+    Route::new(
+        Method::GET,
         "/chat/messages/{id}",
-        &[
-            (Method::GET, Endpoint::GetMessage),
-            (Method::DELETE, Endpoint::DeleteMessage),
-        ],
+        authed!(get_message),
+        "A message",
+        Answer::ok::<MessageOut>(),
     ),
-    (
+    Route::new(
+        Method::DELETE,
+        "/chat/messages/{id}",
+        authed!(delete_message),
+        "Delete a message with its attachments",
+        Answer::NoContent,
+    ),
+    Route::new(
+        Method::GET,
         "/chat/messages/{id}/attachments",
-        &[(Method::GET, Endpoint::ListAttachments)],
-    ),
-    (
+        authed!(list_attachments),
+        "A message's attachments, oldest first",
+        Answer::page::<AttachmentOut>(),
+    )
+    .query(&[Param::Limit, Param::Id("after", "attachment id")]),
+    Route::new(
+        Method::POST,
         "/chat/attachments",
-        &[(Method::POST, Endpoint::CreateAttachment)],
-    ),
-    (
+        authed!(create_attachment),
+        "Add an attachment to a message",
+        Answer::created::<AttachmentOut>(),
+    )
+    .body::<CreateAttachmentRequest>(),
+    Route::new(
+        Method::GET,
         "/chat/attachments/{id}",
-        &[
-            (Method::GET, Endpoint::GetAttachment),
-            (Method::DELETE, Endpoint::DeleteAttachment),
-        ],
+        authed!(get_attachment),
+        "An attachment",
+        Answer::ok::<AttachmentOut>(),
     ),
-    (
+    Route::new(
+        Method::DELETE,
+        "/chat/attachments/{id}",
+        authed!(delete_attachment),
+        "Delete an attachment",
+        Answer::NoContent,
+    ),
+    Route::new(
+        Method::GET,
         "/chat/llm-providers",
-        &[
-            (Method::GET, Endpoint::ListProviders),
-            (Method::POST, Endpoint::CreateProvider),
-        ],
-    ),
-    (
+        authed!(list_providers),
+        "The providers the caller can see",
+        Answer::page::<ProviderOut>(),
+    )
+    .query(&[Param::Limit, Param::Id("after", "provider id")]),
+    Route::new(
+        Method::POST,
+        "/chat/llm-providers",
+        authed!(create_provider),
+        "Create a private LLM provider",
+        Answer::created::<ProviderOut>(),
+    )
+    .body::<CreateProviderRequest>()
+    .errors(&[StatusCode::CONFLICT]),
+    Route::new(
+        Method::GET,
         "/chat/llm-providers/{id}",
-        &[
-            (Method::GET, Endpoint::GetProvider),
-            (Method::DELETE, Endpoint::DeleteProvider),
-        ],
+        authed!(get_provider),
+        "A provider",
+        Answer::ok::<ProviderOut>(),
     ),
-    (
+    Route::new(
+        Method::DELETE,
+        "/chat/llm-providers/{id}",
+        authed!(delete_provider),
+        "Delete one of the caller's providers with its configs",
+        Answer::NoContent,
+    )
+    .errors(&[StatusCode::FORBIDDEN]),
+    Route::new(
+        Method::POST,
         "/chat/user-llm-configs",
-        &[(Method::POST, Endpoint::CreateConfig)],
-    ),
-    (
+        authed!(create_config),
+        "Store the caller's API key for a provider",
+        Answer::created::<ConfigOut>(),
+    )
+    .body::<CreateConfigRequest>()
+    .errors(&[StatusCode::FORBIDDEN, StatusCode::CONFLICT]),
+    Route::new(
+        Method::GET,
         "/chat/user-llm-configs/{user_id}/{provider_id}",
-        &[
-            (Method::GET, Endpoint::GetConfig),
-            (Method::PUT, Endpoint::UpdateConfig),
-            (Method::DELETE, Endpoint::DeleteConfig),
-        ],
+        authed!(get_config),
+        "The caller's config for a provider",
+        Answer::ok::<ConfigOut>(),
     ),
-    ("/healthz", &[(Method::GET, Endpoint::Healthz)]),
-    ("/readyz", &[(Method::GET, Endpoint::Readyz)]),
-    ("/openapi.json", &[(Method::GET, Endpoint::OpenApi)]),
+    Route::new(
+        Method::PUT,
+        "/chat/user-llm-configs/{user_id}/{provider_id}",
+        authed!(update_config),
+        "Replace the API key of a config",
+        Answer::ok::<ConfigOut>(),
+    )
+    .body::<UpdateConfigRequest>(),
+    Route::new(
+        Method::DELETE,
+        "/chat/user-llm-configs/{user_id}/{provider_id}",
+        authed!(delete_config),
+        "Delete a config",
+        Answer::NoContent,
+    ),
+    Route::new(
+        Method::GET,
+        "/healthz",
+        public!(healthz),
+        "Liveness",
+        Answer::ok::<Health>(),
+    ),
+    Route::new(
+        Method::GET,
+        "/readyz",
+        public!(readyz),
+        "Readiness: whether the store answers",
+        Answer::ok::<Health>(),
+    )
+    .errors(&[StatusCode::SERVICE_UNAVAILABLE]),
+    Route::new(
+        Method::GET,
+        "/openapi.json",
+        public!(open_api),
+        "This document",
+        Answer::Document,
+    ),
 ];
-
-/// A path of the table with what the router needs at request time.
-pub(crate) struct Route {
-    pub(crate) template: &'static str,
-    pub(crate) methods: &'static [(Method, Endpoint)],
-    /// The `Allow` header of a 405, made once.
-    pub(crate) allow: HeaderValue,
-}
-
-impl Route {
-    pub(crate) fn endpoint(&self, method: &Method) -> Option<Endpoint> {
-        self.methods
-            .iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, e)| *e)
-    }
-}
-
-/// The router over [`ROUTES`].
-pub(crate) fn router() -> matchit::Router<Route> {
-    let mut router = matchit::Router::new();
-    for (template, methods) in ROUTES {
-        let allow = methods
-            .iter()
-            .map(|(m, _)| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let route = Route {
-            template,
-            methods,
-            allow: HeaderValue::from_str(&allow).expect("method names are valid header text"),
-        };
-        router
-            .insert(*template, route)
-            .expect("the route table has no conflicting paths");
-    }
-    router
-}

@@ -1,0 +1,63 @@
+//! One function per endpoint, grouped by resource: read the request's parts, call the
+//! service, shape the answer. The rules of access and validation live in the service, not
+//! here.
+//!
+//! A handler of a route that authenticates takes the `&Caller` the route established; the
+//! others have none to take. Which kind a route is comes from its row in `routes.rs`.
+
+mod accounts;
+mod attachments;
+mod configs;
+mod conversations;
+mod messages;
+mod ops;
+mod providers;
+mod reply;
+
+pub(crate) use accounts::*;
+pub(crate) use attachments::*;
+pub(crate) use configs::*;
+pub(crate) use conversations::*;
+pub(crate) use messages::*;
+pub(crate) use ops::*;
+pub(crate) use providers::*;
+
+use bytes::Bytes;
+use chat_core::ChatService;
+use http_body_util::Full;
+use hyper::Response;
+
+use crate::dto::{Fields, FromFields};
+use crate::error::ApiError;
+use crate::params::path_id;
+
+/// What every handler answers.
+pub(crate) type Reply = Result<Response<Full<Bytes>>, ApiError>;
+
+/// What a handler gets besides its caller: the request taken apart, after routing,
+/// authentication and the body checks.
+pub(crate) struct Ctx<'a> {
+    pub(crate) service: &'a ChatService,
+    /// The bearer token as presented, for the one handler that ends its session.
+    pub(crate) token: Option<&'a str>,
+    pub(crate) path: &'a str,
+    pub(crate) params: &'a matchit::Params<'a, 'a>,
+    pub(crate) query: Option<&'a str>,
+    /// The body, read under the cap when the route takes one, else empty.
+    pub(crate) body: Bytes,
+    pub(crate) openapi: &'a Bytes,
+}
+
+impl Ctx<'_> {
+    fn param<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, ApiError> {
+        Ok(path_id(self.params.get(name).unwrap_or(""), name)?)
+    }
+
+    fn body<T: FromFields>(&self) -> Result<T, ApiError> {
+        Fields::read(&self.body)
+    }
+
+    fn max_content_bytes(&self) -> usize {
+        self.service.config().max_content_bytes
+    }
+}
