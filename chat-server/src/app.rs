@@ -258,13 +258,30 @@ pub async fn serve(
     // Wait for the purge task to let go of the store, so the store can be reopened at once.
     let _ = purge.await;
     tracing::info!("shutting down; finishing requests in flight");
+    let deadline = tokio::time::Instant::now() + config.shutdown_timeout;
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(config.shutdown_timeout) => {
+        () = tokio::time::sleep_until(deadline) => {
             tracing::warn!("shutdown timeout reached with connections still open");
         }
     }
+    close(app, deadline).await;
     Ok(())
+}
+
+/// Lets go of the application, and with it the store, on a blocking thread, waiting until
+/// `deadline` at most (and at least a moment). A store whose disk failed may block for
+/// ever in its destructor (sled 0.34 does), and shutdown must end all the same; nothing is
+/// lost by not waiting, since every write was durable before it was acknowledged.
+async fn close(app: App, deadline: tokio::time::Instant) {
+    let closing = tokio::task::spawn_blocking(move || drop(app));
+    let deadline = deadline.max(tokio::time::Instant::now() + Duration::from_millis(500));
+    if tokio::time::timeout_at(deadline, closing).await.is_err() {
+        tracing::warn!(
+            "the store did not close before the shutdown timeout; \
+             everything acknowledged was already durable"
+        );
+    }
 }
 
 async fn purge_sessions(app: App, every: Duration) {

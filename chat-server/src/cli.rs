@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
 use crate::keyfile::{self, KeyError, KeySource};
-use crate::store_url::{OpenStoreError, StoreUrl};
+use crate::store_url::{OpenStoreError, StoreOptions, StoreUrl};
 use crate::{AppConfig, app, serve};
 
 /// The chat-store HTTP server.
@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// How long shutdown waits for requests in flight.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// For the embedded stores (sled, SQLite): below this much free space on their disk,
+    /// writes are refused with 503 and resume by themselves once space is freed; reads go
+    /// on. 0 turns the check off. Default: 64MiB.
+    #[arg(long, env = "CHAT_MIN_FREE_SPACE", value_parser = parse_size)]
+    pub min_free_space: Option<u64>,
     /// How often expired sessions are purged.
     #[arg(long, env = "CHAT_PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub purge_interval: Duration,
@@ -181,6 +186,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Parses a size such as `64MiB`, `4MB`, `512KiB` or a number of bytes.
+///
+/// # Errors
+///
+/// A message for clap when the text is not a size.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|_| format!("{s:?} is not a size like 64MiB, 4MB or 1048576"))
+}
+
 impl Cli {
     /// Runs the command.
     ///
@@ -205,12 +222,16 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     // An embedded store opens first, so its key file is created beside data that exists
     // (sled refuses a directory holding files but no database). A remote one checks the key
     // first, so a missing key fails before any connection is made.
+    let options = StoreOptions {
+        min_free_space: args.min_free_space,
+        ..StoreOptions::default()
+    };
     let (store, (key, source)) = if url.is_embedded() {
-        let store = url.open().await?;
+        let store = url.open_with(&options).await?;
         (store, load_key()?)
     } else {
         let key = load_key()?;
-        (url.open().await?, key)
+        (url.open_with(&options).await?, key)
     };
     match &source {
         KeySource::Created(path) => tracing::warn!(
@@ -322,6 +343,15 @@ mod tests {
     fn unknown_store_scheme_is_refused() {
         let e = Cli::try_parse_from(["chat-server", "--store", "mysql://x"]).unwrap_err();
         assert!(e.to_string().contains("known schemes"), "{e}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 * 1024 * 1024));
+        assert_eq!(parse_size("4MB"), Ok(4_000_000));
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("lots").is_err());
     }
 
     #[test]

@@ -88,8 +88,8 @@ pub(crate) enum ApiError {
     /// The request ran past the server's request timeout.
     #[error("the request took too long")]
     Timeout,
-    /// The store does not answer (readiness).
-    #[error("the store is not available")]
+    /// The store cannot serve (readiness); the message says why.
+    #[error("the store is not ready: {0}")]
     Unavailable(#[source] CoreError),
 }
 
@@ -114,6 +114,9 @@ impl ApiError {
                     (S::FORBIDDEN, ErrorCode::Forbidden, Some("user_id"))
                 }
                 CoreError::Forbidden(_) => (S::FORBIDDEN, ErrorCode::Forbidden, None),
+                CoreError::Unavailable { .. } => {
+                    (S::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, None)
+                }
                 _ => (S::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None),
             },
             ApiError::NoRoute => (S::NOT_FOUND, ErrorCode::NotFound, None),
@@ -134,6 +137,17 @@ impl ApiError {
             ApiError::Timeout | ApiError::Unavailable(_) => {
                 (S::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, None)
             }
+        }
+    }
+
+    /// For a store that cannot serve now, how long a client should wait before retrying.
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::Core(CoreError::Unavailable { reason, .. })
+            | ApiError::Unavailable(CoreError::Unavailable { reason, .. }) => {
+                Some(reason.retry_after_secs())
+            }
+            _ => None,
         }
     }
 
@@ -160,6 +174,9 @@ impl ApiError {
         };
         let mut response = crate::response::json(status, &body);
         let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         match self {
             ApiError::Core(CoreError::Unauthorized) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

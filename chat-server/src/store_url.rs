@@ -98,6 +98,15 @@ impl fmt::Debug for StoreUrl {
     }
 }
 
+/// Settings that apply to some kinds of store; `None` keeps the store's own default.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// For the embedded stores: below this many free bytes on their disk, writes are
+    /// refused (503) and resume by themselves when space returns.
+    pub min_free_space: Option<u64>,
+}
+
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("could not open the store {url}")]
@@ -129,12 +138,25 @@ impl StoreUrl {
         }
     }
 
-    /// Opens the store, creating and migrating it as needed.
+    /// Opens the store with the default [`StoreOptions`], creating and migrating it as
+    /// needed.
     ///
     /// # Errors
     ///
     /// [`OpenStoreError`] with the backend's own error as its source.
     pub async fn open(&self) -> Result<Arc<dyn Store>, OpenStoreError> {
+        self.open_with(&StoreOptions::default()).await
+    }
+
+    /// Opens the store with `options`, creating and migrating it as needed.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenStoreError`] with the backend's own error as its source.
+    pub async fn open_with(
+        &self,
+        options: &StoreOptions,
+    ) -> Result<Arc<dyn Store>, OpenStoreError> {
         let fail = |source: chat_core::BoxError| OpenStoreError {
             url: self.to_string(),
             source,
@@ -142,12 +164,14 @@ impl StoreUrl {
         Ok(match self {
             StoreUrl::Memory => Arc::new(MemoryStore::new()),
             StoreUrl::Sled(dir) => {
-                let dir = dir.clone();
-                let store =
-                    tokio::task::spawn_blocking(move || chat_store_sled::SledStore::open(dir))
-                        .await
-                        .map_err(|e| fail(Box::new(e)))?
-                        .map_err(|e| fail(Box::new(e)))?;
+                let mut config = chat_store_sled::SledConfig::new(dir);
+                if let Some(bytes) = options.min_free_space {
+                    config = config.min_free_space(bytes);
+                }
+                let store = tokio::task::spawn_blocking(move || config.open())
+                    .await
+                    .map_err(|e| fail(Box::new(e)))?
+                    .map_err(|e| fail(Box::new(e)))?;
                 Arc::new(store)
             }
             StoreUrl::Sqlite(file) => {

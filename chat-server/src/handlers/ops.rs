@@ -1,5 +1,8 @@
 //! For operators and tools: liveness, readiness and the OpenAPI document.
 
+use std::time::Duration;
+
+use chat_core::Unavailable;
 use http_body_util::Full;
 use hyper::Response;
 use hyper::header::{self, HeaderValue};
@@ -14,11 +17,27 @@ pub(crate) async fn healthz(_ctx: Ctx<'_>) -> Reply {
     ok(&Health { status: "ok" })
 }
 
-/// Answers only when the store does.
+/// How long readiness waits for the store before it says not ready.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
+/// Answers 200 only when the store can serve reads and writes; otherwise 503 saying why
+/// (out of space, unreachable), within two seconds.
 pub(crate) async fn readyz(ctx: Ctx<'_>) -> Reply {
-    ctx.service.ping().await.map_err(ApiError::Unavailable)?;
+    match tokio::time::timeout(READY_WITHIN, ctx.service.ping()).await {
+        Ok(answer) => answer.map_err(ApiError::Unavailable)?,
+        Err(_) => {
+            let backend = ctx.service.store().backend();
+            let slow = chat_core::Error::unavailable(backend, Unavailable::Unreachable, Slow);
+            return Err(ApiError::Unavailable(slow));
+        }
+    }
     ok(&Health { status: "ok" })
 }
+
+/// The store gave readiness no answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the store did not answer within {READY_WITHIN:?}")]
+struct Slow;
 
 /// The OpenAPI document, serialized once when the application was built.
 pub(crate) async fn open_api(ctx: Ctx<'_>) -> Reply {
