@@ -71,25 +71,35 @@ pub struct NewMessage {
     pub conversation_id: ConversationId,
     /// Who wrote it.
     pub role: Role,
-    /// The text. The service also holds it to its own content limit.
+    /// The text, without U+0000. Its length is the service's to check, against the limit the
+    /// operator set ([`ServiceConfig::max_content_bytes`](crate::ServiceConfig)).
     pub content: Content,
     /// An optional JSON object.
     pub metadata: Option<Metadata>,
 }
 
 impl NewMessage {
-    /// Validates a message's raw fields, with content of at most `max_content_bytes`.
+    /// Validates a message's raw fields, all but the content's length, which
+    /// [`ChatService::append_message`](crate::ChatService::append_message) checks against
+    /// its configured limit.
+    ///
+    /// ```
+    /// use chat_core::{ConversationId, NewMessage};
+    /// let chat = ConversationId::new();
+    /// assert!(NewMessage::parse(chat, "user", "hello", None).is_ok());
+    /// assert_eq!(NewMessage::parse(chat, "robot", "hello", None).unwrap_err().field, "role");
+    /// assert_eq!(NewMessage::parse(chat, "user", "a\0b", None).unwrap_err().field, "content");
+    /// ```
     pub fn parse(
         conversation_id: ConversationId,
         role: &str,
         content: &str,
         metadata: Option<Value>,
-        max_content_bytes: usize,
     ) -> Result<Self, ValidationError> {
         Ok(Self {
             conversation_id,
             role: role.parse()?,
-            content: Content::parse_with_limit(content, max_content_bytes)?,
+            content: Content::parse_any_length(content)?,
             metadata: metadata.map(Metadata::parse).transpose()?,
         })
     }

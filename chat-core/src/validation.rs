@@ -219,6 +219,12 @@ impl Title {
 text_type!(
     /// A message's content: 1 byte up to a configurable limit (256 KiB by default), any text
     /// but U+0000. Newlines and tabs are welcome.
+    ///
+    /// [`parse`](Self::parse) and [`parse_with_limit`](Self::parse_with_limit) check it all.
+    /// [`parse_any_length`](Self::parse_any_length) leaves the length to
+    /// [`check_length`](Self::check_length): that is what a
+    /// [`NewMessage`](crate::NewMessage) holds, so that the service alone applies the
+    /// operator's limit.
     Content
 );
 
@@ -233,12 +239,39 @@ impl Content {
 
     /// Checks `s` against an operator's limit of `max_bytes`.
     pub fn parse_with_limit(s: &str, max_bytes: usize) -> Result<Self> {
-        check_bytes("content", s, 1, max_bytes)?;
+        check_length(s, max_bytes)?;
+        Self::parse_any_length(s)
+    }
+
+    /// Checks what holds whatever the limit, that `s` has no U+0000, and leaves its length
+    /// (1 byte to the limit) to [`check_length`](Self::check_length).
+    ///
+    /// ```
+    /// use chat_core::Content;
+    /// let long = Content::parse_any_length(&"x".repeat(300 * 1024)).unwrap();
+    /// assert_eq!(
+    ///     long.check_length(Content::DEFAULT_MAX_BYTES).unwrap_err().to_string(),
+    ///     "content must be 1 to 262144 bytes"
+    /// );
+    /// assert!(Content::parse_any_length("a\0b").is_err());
+    /// ```
+    pub fn parse_any_length(s: &str) -> Result<Self> {
         if s.contains('\0') {
             return Err(ValidationError::new("content", Rule::NoNulCharacter));
         }
         Ok(Self(s.to_owned()))
     }
+
+    /// `Ok` when the content is 1 to `max_bytes` bytes long; the error
+    /// [`parse_with_limit`](Self::parse_with_limit) gives otherwise.
+    pub fn check_length(&self, max_bytes: usize) -> Result<()> {
+        check_length(&self.0, max_bytes)
+    }
+}
+
+/// The length rule of [`Content`], in the one place both its checks share.
+fn check_length(s: &str, max_bytes: usize) -> Result<()> {
+    check_bytes("content", s, 1, max_bytes)
 }
 
 /// Message metadata: a JSON object of at most 16 KiB in its compact serialization, with no

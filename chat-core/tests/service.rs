@@ -120,7 +120,7 @@ async fn messages_and_attachments_are_their_owners_alone() {
         .create_conversation(&ada, NewConversation::parse(None, "t").unwrap())
         .await
         .unwrap();
-    let msg = |content: &str| NewMessage::parse(chat.id, "user", content, None, 1024).unwrap();
+    let msg = |content: &str| NewMessage::parse(chat.id, "user", content, None).unwrap();
 
     assert_not_found(
         s.append_message(&bob, msg("intrusion")).await,
@@ -194,13 +194,18 @@ async fn the_service_holds_messages_to_its_own_content_limit() {
         .create_conversation(&ada, NewConversation::parse(None, "t").unwrap())
         .await
         .unwrap();
-    // Built under a laxer limit than the operator's.
-    let long = NewMessage::parse(chat.id, "user", "123456789", None, 1024).unwrap();
-    match s.append_message(&ada, long).await {
-        Err(Error::Invalid(e)) => assert_eq!(e.field, "content"),
-        other => panic!("expected invalid content, got {other:?}"),
+    // Parsing leaves the length to the service, which holds it to the operator's limit.
+    for content in ["123456789", ""] {
+        let wrong = NewMessage::parse(chat.id, "user", content, None).unwrap();
+        match s.append_message(&ada, wrong).await {
+            Err(Error::Invalid(e)) => {
+                assert_eq!(e.field, "content");
+                assert_eq!(e.to_string(), "content must be 1 to 8 bytes");
+            }
+            other => panic!("expected invalid content, got {other:?}"),
+        }
     }
-    let fits = NewMessage::parse(chat.id, "user", "12345678", None, 1024).unwrap();
+    let fits = NewMessage::parse(chat.id, "user", "12345678", None).unwrap();
     assert!(s.append_message(&ada, fits).await.is_ok());
 }
 
@@ -581,7 +586,7 @@ mod no_input_panics {
                 let meta = serde_json::from_str(&json).ok();
                 if let Ok(new) = NewConversation::parse(None, &a) {
                     let chat = s.create_conversation(&caller, new).await.unwrap();
-                    if let Ok(m) = NewMessage::parse(chat.id, &b, &a, meta, 256 * 1024) {
+                    if let Ok(m) = NewMessage::parse(chat.id, &b, &a, meta) {
                         s.append_message(&caller, m).await.unwrap();
                     }
                 }

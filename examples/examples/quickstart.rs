@@ -49,13 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("user", "And tomorrow?"),
     ];
     for (role, text) in lines {
-        let message = NewMessage::parse(
-            chat.id,
-            role,
-            text,
-            None,
-            service.config().max_content_bytes,
-        )?;
+        let message = NewMessage::parse(chat.id, role, text, None)?;
         let message = service.append_message(&ada, message).await?;
         println!("#{} {:>9}: {}", message.seq, message.role, message.content);
     }

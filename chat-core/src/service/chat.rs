@@ -7,7 +7,7 @@ use crate::input::{NewAttachment, NewConversation, NewMessage};
 use crate::model::{Attachment, Conversation, Message, MessageDraft};
 use crate::store::MessageOrder;
 use crate::time;
-use crate::validation::{Limit, Rule, Title, Unit, ValidationError};
+use crate::validation::{Limit, Title};
 
 impl ChatService {
     /// Starts a conversation for the caller.
@@ -80,19 +80,14 @@ impl ChatService {
     ///
     /// One store call: the store itself refuses a conversation that is missing or not the
     /// caller's, so this is also the access check.
+    ///
+    /// The content's length is checked here, against
+    /// [`ServiceConfig::max_content_bytes`](super::ServiceConfig::max_content_bytes), and
+    /// only here: [`NewMessage::parse`] leaves it to the service. Content of the wrong
+    /// length is [`Error::Invalid`] on `content`, before the store is asked.
     pub async fn append_message(&self, caller: &Caller, new: NewMessage) -> Result<Message> {
-        let max = self.inner.config.max_content_bytes;
-        if new.content.as_str().len() > max {
-            return Err(ValidationError::new(
-                "content",
-                Rule::Length {
-                    min: 1,
-                    max,
-                    unit: Unit::Bytes,
-                },
-            )
-            .into());
-        }
+        new.content
+            .check_length(self.inner.config.max_content_bytes)?;
         let draft = MessageDraft {
             id: MessageId::new(),
             conversation_id: new.conversation_id,

@@ -71,7 +71,8 @@ impl Caller {
 pub struct ServiceConfig {
     /// How long a login token lives. Default: 7 days.
     pub token_ttl: Duration,
-    /// The largest message content, in bytes. Default: 256 KiB.
+    /// The largest message content, in bytes. Default: 256 KiB. The one place the limit
+    /// lives: [`ChatService::append_message`] holds every message to it.
     pub max_content_bytes: usize,
     /// Whether anyone may register. Default: open.
     pub registration_open: bool,

@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 
 use chrono::{DateTime, TimeZone, Utc};
+use tokio::task::JoinError;
 
 use crate::error::{Entity, Error, Result};
 use crate::ids::{
@@ -13,6 +14,7 @@ use crate::model::{
     TokenHash, User, UserLlmConfig,
 };
 use crate::secrets::SealedKey;
+use crate::store::Store;
 use crate::time;
 
 /// A fixed instant with a full six digits of microseconds, plus `secs` seconds.
@@ -40,6 +42,13 @@ pub(crate) fn user(name: &str) -> User {
         password_hash: password_hash(),
         created_at: time::now(),
     }
+}
+
+/// A user, stored.
+pub(crate) async fn new_user(store: &dyn Store, name: &str) -> User {
+    let u = user(name);
+    ok(store.create_user(&u).await, "create_user");
+    u
 }
 
 pub(crate) fn token() -> TokenHash {
@@ -112,6 +121,16 @@ pub(crate) fn config(user: UserId, provider: ProviderId) -> UserLlmConfig {
         api_key_hint: Some("…cdef".to_owned()),
         created_at: now,
         updated_at: now,
+    }
+}
+
+/// The value of a joined task, or its panic, passed on as it was so that its message
+/// reaches the test's output.
+pub(crate) fn joined<T>(result: std::result::Result<T, JoinError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => panic!("a task of the case did not finish: {err}"),
     }
 }
 

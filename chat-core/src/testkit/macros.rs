@@ -33,13 +33,49 @@
 /// ```
 #[macro_export]
 macro_rules! store_tests {
-    (@imp $name:ident, $factory:expr, [$($durable:ident)?], $cases:expr) => {
-        #[cfg(test)]
-        #[allow(unused_imports, non_snake_case)]
-        mod $name {
-            use super::*;
+    ($name:ident, $factory:expr $(,)?) => {
+        $crate::__store_cases!($crate::__store_tests_module![
+            $name,
+            $factory,
+            [],
+            $crate::testkit::DEFAULT_PROPTEST_CASES
+        ]);
+    };
+    ($name:ident, $factory:expr, durable $(,)?) => {
+        $crate::__store_cases!($crate::__store_tests_module![
+            $name,
+            $factory,
+            [durable],
+            $crate::testkit::DEFAULT_PROPTEST_CASES
+        ]);
+    };
+    ($name:ident, $factory:expr, proptest_cases = $cases:expr $(,)?) => {
+        $crate::__store_cases!($crate::__store_tests_module![$name, $factory, [], $cases]);
+    };
+    ($name:ident, $factory:expr, durable, proptest_cases = $cases:expr $(,)?) => {
+        $crate::__store_cases!($crate::__store_tests_module![
+            $name,
+            $factory,
+            [durable],
+            $cases
+        ]);
+    };
+}
 
-            $crate::__store_tests_plain!($factory;
+/// The one list of the suite's cases, by kind (see [`CaseKind`](crate::testkit::CaseKind)).
+///
+/// Everything that enumerates the cases is generated from it, by handing it to a callback
+/// macro along with that macro's own arguments: the tests of [`store_tests!`], the
+/// [`CASES`](crate::testkit::CASES) list, and the re-exports that make the bodies of the
+/// plain cases and the races public (a body not re-exported is dead code, which fails the
+/// build). A new case is written once in its module and named once here.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_cases {
+    ($($callback:ident)::+ ! $args:tt) => {
+        $($callback)::+! {
+            $args
+            plain [
                 backend_name_and_ping,
                 user_round_trip,
                 user_lookup_by_username_ignores_ascii_case,
@@ -87,81 +123,108 @@ macro_rules! store_tests {
                 one_config_per_user_and_provider,
                 update_config,
                 delete_config,
-            );
-
-            $crate::__store_tests_concurrent!($factory;
+            ]
+            race [
                 concurrent_appends_are_gapless,
                 concurrent_registrations_have_one_winner,
                 delete_racing_appends_leaves_no_orphans,
                 concurrent_config_creations_have_one_winner,
-            );
+            ]
+            durable [durability_survives_reopening]
+            property [model_matches_memory_store]
+        }
+    };
+}
 
-            $crate::__store_tests_durable!($factory; $($durable)?);
+/// [`store_tests!`]'s callback for [`__store_cases!`]: the module of tests.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_tests_module {
+    (
+        [$name:ident, $factory:expr, [$($durable:ident)?], $cases:expr]
+        plain [$($plain:ident,)*]
+        race [$($race:ident,)*]
+        durable [$durability:ident]
+        property [$property:ident]
+    ) => {
+        #[cfg(test)]
+        #[allow(unused_imports, non_snake_case)]
+        mod $name {
+            use super::*;
+
+            $(
+                #[test]
+                fn $plain() {
+                    $crate::testkit::run(
+                        &$factory,
+                        $crate::testkit::Flavor::CurrentThread,
+                        |store| async move { $crate::testkit::cases::$plain(&*store).await },
+                    );
+                }
+            )*
+
+            $(
+                #[test]
+                fn $race() {
+                    $crate::testkit::run(
+                        &$factory,
+                        $crate::testkit::Flavor::MultiThread,
+                        $crate::testkit::concurrency::$race,
+                    );
+                }
+            )*
+
+            $crate::__store_tests_durable!($durability, $factory; $($durable)?);
 
             #[test]
-            fn model_matches_memory_store() {
+            fn $property() {
                 $crate::testkit::model::run(&$factory, $cases);
             }
         }
-    };
-    ($name:ident, $factory:expr $(,)?) => {
-        $crate::store_tests!(@imp $name, $factory, [],
-            $crate::testkit::DEFAULT_PROPTEST_CASES);
-    };
-    ($name:ident, $factory:expr, durable $(,)?) => {
-        $crate::store_tests!(@imp $name, $factory, [durable],
-            $crate::testkit::DEFAULT_PROPTEST_CASES);
-    };
-    ($name:ident, $factory:expr, proptest_cases = $cases:expr $(,)?) => {
-        $crate::store_tests!(@imp $name, $factory, [], $cases);
-    };
-    ($name:ident, $factory:expr, durable, proptest_cases = $cases:expr $(,)?) => {
-        $crate::store_tests!(@imp $name, $factory, [durable], $cases);
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __store_tests_plain {
-    ($factory:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::testkit::run(
-                    &$factory,
-                    $crate::testkit::Flavor::CurrentThread,
-                    |store| async move { $crate::testkit::cases::$case(&*store).await },
-                );
-            }
-        )*
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __store_tests_concurrent {
-    ($factory:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::testkit::run(
-                    &$factory,
-                    $crate::testkit::Flavor::MultiThread,
-                    $crate::testkit::concurrency::$case,
-                );
-            }
-        )*
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_tests_durable {
-    ($factory:expr;) => {};
-    ($factory:expr; durable) => {
+    ($test:ident, $factory:expr;) => {};
+    ($test:ident, $factory:expr; durable) => {
         #[test]
-        fn durability_survives_reopening() {
+        fn $test() {
             $crate::testkit::run_durability(&$factory);
         }
     };
 }
+
+/// Callback for [`__store_cases!`]: `pub use` of the plain cases or the races from the
+/// private module that holds their bodies.
+macro_rules! reexport_cases {
+    ([plain from $module:ident] plain [$($plain:ident,)*] $($rest:tt)*) => {
+        pub use $module::{$($plain),*};
+    };
+    ([race from $module:ident] plain $plain:tt race [$($race:ident,)*] $($rest:tt)*) => {
+        pub use $module::{$($race),*};
+    };
+}
+pub(crate) use reexport_cases;
+
+/// Callback for [`__store_cases!`]: the [`CASES`](crate::testkit::CASES) constant, with the
+/// documentation given.
+macro_rules! case_list {
+    (
+        [$(#[$meta:meta])*]
+        plain [$($plain:ident,)*]
+        race [$($race:ident,)*]
+        durable [$durability:ident]
+        property [$property:ident]
+    ) => {
+        $(#[$meta])*
+        pub const CASES: &[Case] = &[
+            $(Case { name: stringify!($plain), kind: CaseKind::Plain },)*
+            $(Case { name: stringify!($race), kind: CaseKind::Race },)*
+            Case { name: stringify!($durability), kind: CaseKind::Durable },
+            Case { name: stringify!($property), kind: CaseKind::Property },
+        ];
+    };
+}
+pub(crate) use case_list;

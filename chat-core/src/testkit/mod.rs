@@ -18,6 +18,8 @@
 //! - [`store_tests!`](crate::store_tests): a macro that expands, for a [`StoreFactory`], into
 //!   a module with one `#[test]` per case, so a failure names the behaviour and the store.
 //!
+//! [`CASES`] lists every test the macro can generate, with its [`CaseKind`].
+//!
 //! # Using it
 //!
 //! Enable the feature in the store crate's dev-dependencies, write a [`StoreFactory`] that
@@ -71,6 +73,35 @@ pub mod several_stores;
 pub use tokio as __tokio;
 
 pub use model::DEFAULT_PROPTEST_CASES;
+
+/// How [`store_tests!`](crate::store_tests) runs a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseKind {
+    /// A function of [`cases`], on a current-thread runtime.
+    Plain,
+    /// A race of [`concurrency`], on a multi-threaded runtime.
+    Race,
+    /// The [`durability`] case: only with `durable`, for a [`ReopenableStoreFactory`].
+    Durable,
+    /// The property test of [`model`].
+    Property,
+}
+
+/// One test of the suite: the name of the `#[test]` that
+/// [`store_tests!`](crate::store_tests) generates for it, and its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Case {
+    /// The test's name, and for [`CaseKind::Plain`] and [`CaseKind::Race`] the name of the
+    /// function in [`cases`] or [`concurrency`].
+    pub name: &'static str,
+    /// How it runs.
+    pub kind: CaseKind,
+}
+
+crate::__store_cases!(crate::testkit::macros::case_list![
+    /// Every case of the suite, in the order [`store_tests!`](crate::store_tests) generates
+    /// them. Made from the same list as the macro's tests, so the two cannot disagree.
+]);
 
 /// Hands out fresh, empty stores for the suite: one per case.
 ///

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use super::concurrency::{joined, setup_user};
-use super::fixtures::{conversation, draft, ok};
+use super::fixtures::{conversation, draft, joined, new_user, ok};
 use crate::store::{MessageOrder, Store};
 use crate::validation::Limit;
 
@@ -25,7 +24,7 @@ use crate::validation::Limit;
 /// If `stores` is empty, or the store breaks the contract.
 pub async fn appends_are_gapless(stores: &[Arc<dyn Store>], tasks: usize, per_task: usize) {
     let first = stores.first().expect("at least one store");
-    let u = setup_user(&**first, "appender").await;
+    let u = new_user(&**first, "appender").await;
     let c = conversation(u.id, "busy");
     ok(first.create_conversation(&c).await, "create_conversation");
     let mut running = JoinSet::new();
