@@ -14,7 +14,6 @@ pub(crate) async fn create_message(caller: &Caller, ctx: Ctx<'_>) -> Reply {
         &req.role,
         &req.content,
         req.metadata,
-        ctx.max_content_bytes(),
     )?;
     let message = ctx.service.append_message(caller, new).await?;
     let location = format!("/chat/messages/{}", message.id);

@@ -56,8 +56,4 @@ impl Ctx<'_> {
     fn body<T: FromFields>(&self) -> Result<T, ApiError> {
         Fields::read(&self.body)
     }
-
-    fn max_content_bytes(&self) -> usize {
-        self.service.config().max_content_bytes
-    }
 }
