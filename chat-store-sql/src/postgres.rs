@@ -7,20 +7,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
-    Message, MessageDraft, MessageId, MessageOrder, PasswordHash, ProviderId, Result, SealedKey,
-    Session, Store, TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
+    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
+    TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
 };
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Postgres, Row};
 use uuid::Uuid;
 
 use crate::OpenError;
-use crate::common::{
-    Corrupt, backend_error, check_versions, conflict, is_foreign_key_violation,
-    is_unique_violation, limit, metadata_from_text, metadata_to_text, migrate_error, role,
-    seq_bounds, to_i64, to_u64,
+use crate::rows::{
+    ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
+    SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
+    provider, session, user,
+};
+use crate::schema::{check_versions, migrate_error};
+use crate::values::{
+    backend_error, conflict, is_foreign_key_violation, is_unique_violation, limit,
+    metadata_to_text, seq_bounds, to_i64, to_u64, uuid,
 };
 
 const BACKEND: &str = "postgres";
@@ -306,116 +311,17 @@ fn be(error: sqlx::Error) -> Error {
     backend_error(BACKEND)(error)
 }
 
-fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    row.try_get(column).map_err(be)
+impl Dialect for PgRow {
+    const BACKEND: &'static str = BACKEND;
+
+    fn time(&self, column: &str) -> Result<DateTime<Utc>> {
+        get(self, column)
+    }
 }
 
-fn id<T: From<Uuid>>(row: &PgRow, column: &str) -> Result<T> {
-    get::<Uuid>(row, column).map(T::from)
-}
-
-fn count(row: &PgRow, column: &str) -> Result<u64> {
-    to_u64(BACKEND, get(row, column)?, column)
-}
-
-fn user(row: &PgRow) -> Result<User> {
-    Ok(User {
-        id: id(row, "id")?,
-        username: get(row, "username")?,
-        email: get(row, "email")?,
-        password_hash: PasswordHash(get(row, "password_hash")?),
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn session(row: &PgRow) -> Result<Session> {
-    let hash: Vec<u8> = get(row, "token_hash")?;
-    let hash = <[u8; 32]>::try_from(hash.as_slice())
-        .map_err(|_| Error::backend(BACKEND, Corrupt("a token hash is not 32 bytes".into())))?;
-    Ok(Session {
-        id: id(row, "id")?,
-        user_id: id(row, "user_id")?,
-        token_hash: TokenHash(hash),
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-    })
-}
-
-fn conversation(row: &PgRow) -> Result<Conversation> {
-    Ok(Conversation {
-        id: id(row, "id")?,
-        user_id: id(row, "user_id")?,
-        title: get(row, "title")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        message_count: count(row, "message_count")?,
-    })
-}
-
-fn message(row: &PgRow) -> Result<Message> {
-    Ok(Message {
-        id: id(row, "id")?,
-        conversation_id: id(row, "conversation_id")?,
-        user_id: id(row, "user_id")?,
-        seq: count(row, "seq")?,
-        role: role(BACKEND, get(row, "role")?)?,
-        content: get(row, "content")?,
-        metadata: metadata_from_text(BACKEND, get(row, "metadata")?)?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn attachment(row: &PgRow) -> Result<Attachment> {
-    Ok(Attachment {
-        id: id(row, "id")?,
-        message_id: id(row, "message_id")?,
-        conversation_id: id(row, "conversation_id")?,
-        user_id: id(row, "user_id")?,
-        file_type: get(row, "file_type")?,
-        file_path: get(row, "file_path")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn provider(row: &PgRow) -> Result<LlmProvider> {
-    Ok(LlmProvider {
-        id: id(row, "id")?,
-        owner_id: get::<Option<Uuid>>(row, "owner_id")?.map(UserId::from),
-        name: get(row, "name")?,
-        api_endpoint: get(row, "api_endpoint")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn config(row: &PgRow) -> Result<UserLlmConfig> {
-    Ok(UserLlmConfig {
-        id: id(row, "id")?,
-        user_id: id(row, "user_id")?,
-        provider_id: id(row, "provider_id")?,
-        sealed_key: SealedKey(get(row, "sealed_key")?),
-        api_key_hint: get(row, "api_key_hint")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-fn all<T>(rows: Vec<PgRow>, f: fn(&PgRow) -> Result<T>) -> Result<Vec<T>> {
-    rows.iter().map(f).collect()
-}
-
-fn uuid<T: Into<Uuid>>(id: T) -> Uuid {
-    id.into()
-}
-
-const USER_COLUMNS: &str = "id, username, email, password_hash, created_at";
-const CONVERSATION_COLUMNS: &str = "id, user_id, title, created_at, updated_at, message_count";
+/// What [`message`] reads, with the `json` column as the text that was stored.
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, user_id, seq, role, content, metadata::text AS metadata, created_at";
-const CONFIG_COLUMNS: &str =
-    "id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at";
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -464,27 +370,21 @@ impl Store for PostgresStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        let found = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(uuid(id))
             .fetch_optional(&self.pool)
-            .await
-            .map_err(be)?
-            .as_ref()
-            .map(user)
-            .transpose()
+            .await;
+        one(found, user)
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
         ))
         .bind(username_key(username))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(user)
-        .transpose()
+        .await;
+        one(found, user)
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
@@ -518,17 +418,14 @@ impl Store for PostgresStore {
     }
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
-        sqlx::query(
-            "SELECT token_hash, id, user_id, created_at, expires_at
-             FROM sessions WHERE token_hash = $1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}
+             FROM sessions WHERE token_hash = $1"
+        ))
         .bind(&token_hash.0[..])
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(session)
-        .transpose()
+        .await;
+        one(found, session)
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
@@ -574,16 +471,13 @@ impl Store for PostgresStore {
     }
 
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1"
         ))
         .bind(uuid(id))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(conversation)
-        .transpose()
+        .await;
+        one(found, conversation)
     }
 
     async fn list_conversations(
@@ -592,26 +486,23 @@ impl Store for PostgresStore {
         before: Option<ConversationId>,
         page: Limit,
     ) -> Result<Vec<Conversation>> {
-        let rows = match before {
-            None => sqlx::query(
-                "SELECT id, user_id, title, created_at, updated_at, message_count
+        let sql = match before {
+            None => format!(
+                "SELECT {CONVERSATION_COLUMNS}
                  FROM conversations WHERE user_id = $1
-                 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page)),
-            Some(before) => sqlx::query(
-                "SELECT id, user_id, title, created_at, updated_at, message_count
+                 ORDER BY id DESC LIMIT $2"
+            ),
+            Some(_) => format!(
+                "SELECT {CONVERSATION_COLUMNS}
                  FROM conversations WHERE user_id = $1 AND id < $3
-                 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page))
-            .bind(uuid(before)),
+                 ORDER BY id DESC LIMIT $2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
+        if let Some(before) = before {
+            query = query.bind(uuid(before));
         }
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
+        let rows = query.fetch_all(&self.pool).await;
         all(rows, conversation)
     }
 
@@ -621,7 +512,7 @@ impl Store for PostgresStore {
         title: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Conversation>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1
              RETURNING {CONVERSATION_COLUMNS}"
         ))
@@ -629,11 +520,8 @@ impl Store for PostgresStore {
         .bind(title)
         .bind(at)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(conversation)
-        .transpose()
+        .await;
+        one(found, conversation)
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
@@ -693,16 +581,13 @@ impl Store for PostgresStore {
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
         ))
         .bind(uuid(id))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(message)
-        .transpose()
+        .await;
+        one(found, message)
     }
 
     async fn list_messages(
@@ -715,23 +600,24 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         };
         let sql = if ascending {
-            "SELECT id, conversation_id, user_id, seq, role, content, metadata::text AS metadata,
-                    created_at
+            format!(
+                "SELECT {MESSAGE_COLUMNS}
              FROM messages WHERE conversation_id = $1 AND seq > $2
              ORDER BY seq ASC LIMIT $3"
+            )
         } else {
-            "SELECT id, conversation_id, user_id, seq, role, content, metadata::text AS metadata,
-                    created_at
+            format!(
+                "SELECT {MESSAGE_COLUMNS}
              FROM messages WHERE conversation_id = $1 AND seq < $2
              ORDER BY seq DESC LIMIT $3"
+            )
         };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(&sql)
             .bind(uuid(conversation))
             .bind(bound)
             .bind(limit(page))
             .fetch_all(&self.pool)
-            .await
-            .map_err(be)?;
+            .await;
         all(rows, message)
     }
 
@@ -805,17 +691,14 @@ impl Store for PostgresStore {
     }
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
-        sqlx::query(
-            "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
-             FROM attachments WHERE id = $1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS}
+             FROM attachments WHERE id = $1"
+        ))
         .bind(uuid(id))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(attachment)
-        .transpose()
+        .await;
+        one(found, attachment)
     }
 
     async fn list_attachments(
@@ -824,26 +707,23 @@ impl Store for PostgresStore {
         after: Option<AttachmentId>,
         page: Limit,
     ) -> Result<Vec<Attachment>> {
-        let rows = match after {
-            None => sqlx::query(
-                "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+        let sql = match after {
+            None => format!(
+                "SELECT {ATTACHMENT_COLUMNS}
                  FROM attachments WHERE message_id = $1
-                 ORDER BY id ASC LIMIT $2",
-            )
-            .bind(uuid(message))
-            .bind(limit(page)),
-            Some(after) => sqlx::query(
-                "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+                 ORDER BY id ASC LIMIT $2"
+            ),
+            Some(_) => format!(
+                "SELECT {ATTACHMENT_COLUMNS}
                  FROM attachments WHERE message_id = $1 AND id > $3
-                 ORDER BY id ASC LIMIT $2",
-            )
-            .bind(uuid(message))
-            .bind(limit(page))
-            .bind(uuid(after)),
+                 ORDER BY id ASC LIMIT $2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(message)).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
         }
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
+        let rows = query.fetch_all(&self.pool).await;
         all(rows, attachment)
     }
 
@@ -892,16 +772,13 @@ impl Store for PostgresStore {
     }
 
     async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
-        sqlx::query(
-            "SELECT id, owner_id, name, api_endpoint, created_at FROM providers WHERE id = $1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = $1"
+        ))
         .bind(uuid(id))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(provider)
-        .transpose()
+        .await;
+        one(found, provider)
     }
 
     async fn list_providers(
@@ -912,32 +789,29 @@ impl Store for PostgresStore {
     ) -> Result<Vec<LlmProvider>> {
         // Shared providers and the user's own are two ranges of one index: take a page of
         // each and merge, so the cost follows the page and not the number of providers.
-        let rows = match after {
-            None => sqlx::query(
-                "(SELECT id, owner_id, name, api_endpoint, created_at FROM providers
+        let sql = match after {
+            None => format!(
+                "(SELECT {PROVIDER_COLUMNS} FROM providers
                   WHERE owner_id IS NULL ORDER BY id LIMIT $2)
                  UNION ALL
-                 (SELECT id, owner_id, name, api_endpoint, created_at FROM providers
+                 (SELECT {PROVIDER_COLUMNS} FROM providers
                   WHERE owner_id = $1 ORDER BY id LIMIT $2)
-                 ORDER BY id LIMIT $2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page)),
-            Some(after) => sqlx::query(
-                "(SELECT id, owner_id, name, api_endpoint, created_at FROM providers
+                 ORDER BY id LIMIT $2"
+            ),
+            Some(_) => format!(
+                "(SELECT {PROVIDER_COLUMNS} FROM providers
                   WHERE owner_id IS NULL AND id > $3 ORDER BY id LIMIT $2)
                  UNION ALL
-                 (SELECT id, owner_id, name, api_endpoint, created_at FROM providers
+                 (SELECT {PROVIDER_COLUMNS} FROM providers
                   WHERE owner_id = $1 AND id > $3 ORDER BY id LIMIT $2)
-                 ORDER BY id LIMIT $2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page))
-            .bind(uuid(after)),
+                 ORDER BY id LIMIT $2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
         }
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
+        let rows = query.fetch_all(&self.pool).await;
         all(rows, provider)
     }
 
@@ -1000,17 +874,14 @@ impl Store for PostgresStore {
         user: UserId,
         provider: ProviderId,
     ) -> Result<Option<UserLlmConfig>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "SELECT {CONFIG_COLUMNS} FROM configs WHERE user_id = $1 AND provider_id = $2"
         ))
         .bind(uuid(user))
         .bind(uuid(provider))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(config)
-        .transpose()
+        .await;
+        one(found, config)
     }
 
     async fn update_config(
@@ -1021,7 +892,7 @@ impl Store for PostgresStore {
         api_key_hint: Option<String>,
         at: DateTime<Utc>,
     ) -> Result<Option<UserLlmConfig>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "UPDATE configs SET sealed_key = $3, api_key_hint = $4, updated_at = $5
              WHERE user_id = $1 AND provider_id = $2
              RETURNING {CONFIG_COLUMNS}"
@@ -1032,11 +903,8 @@ impl Store for PostgresStore {
         .bind(api_key_hint)
         .bind(at)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(config)
-        .transpose()
+        .await;
+        one(found, config)
     }
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {

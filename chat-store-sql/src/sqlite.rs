@@ -6,22 +6,27 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
-    Message, MessageDraft, MessageId, MessageOrder, PasswordHash, ProviderId, Result, SealedKey,
-    Session, Store, TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
+    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
+    TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
 };
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use crate::OpenError;
-use crate::common::{
-    Corrupt, backend_error, check_versions, conflict, from_micros, is_foreign_key_violation,
-    is_unique_violation, limit, metadata_from_text, metadata_to_text, migrate_error, role,
-    seq_bounds, to_i64, to_micros, to_u64,
+use crate::rows::{
+    ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
+    SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
+    provider, session, user,
+};
+use crate::schema::{check_versions, migrate_error};
+use crate::values::{
+    backend_error, conflict, from_micros, is_foreign_key_violation, is_unique_violation, limit,
+    metadata_to_text, seq_bounds, to_i64, to_micros, to_u64, uuid,
 };
 
 const BACKEND: &str = "sqlite";
@@ -220,123 +225,17 @@ fn be(error: sqlx::Error) -> Error {
     backend_error(BACKEND)(error)
 }
 
-fn id<T: From<Uuid>>(row: &SqliteRow, column: &str) -> Result<T> {
-    row.try_get::<Uuid, _>(column).map(T::from).map_err(be)
+impl Dialect for SqliteRow {
+    const BACKEND: &'static str = BACKEND;
+
+    fn time(&self, column: &str) -> Result<DateTime<Utc>> {
+        from_micros(BACKEND, get(self, column)?)
+    }
 }
 
-fn opt_id<T: From<Uuid>>(row: &SqliteRow, column: &str) -> Result<Option<T>> {
-    row.try_get::<Option<Uuid>, _>(column)
-        .map(|id| id.map(T::from))
-        .map_err(be)
-}
-
-fn time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
-    from_micros(BACKEND, row.try_get(column).map_err(be)?)
-}
-
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(column).map_err(be)
-}
-
-fn count(row: &SqliteRow, column: &str) -> Result<u64> {
-    to_u64(BACKEND, get(row, column)?, column)
-}
-
-const USER_COLUMNS: &str = "id, username, email, password_hash, created_at";
-
-fn user(row: &SqliteRow) -> Result<User> {
-    Ok(User {
-        id: id(row, "id")?,
-        username: get(row, "username")?,
-        email: get(row, "email")?,
-        password_hash: PasswordHash(get(row, "password_hash")?),
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn session(row: &SqliteRow) -> Result<Session> {
-    let hash: Vec<u8> = get(row, "token_hash")?;
-    let hash = <[u8; 32]>::try_from(hash.as_slice())
-        .map_err(|_| Error::backend(BACKEND, Corrupt("a token hash is not 32 bytes".into())))?;
-    Ok(Session {
-        id: id(row, "id")?,
-        user_id: id(row, "user_id")?,
-        token_hash: TokenHash(hash),
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-    })
-}
-
-fn conversation(row: &SqliteRow) -> Result<Conversation> {
-    Ok(Conversation {
-        id: id(row, "id")?,
-        user_id: id(row, "user_id")?,
-        title: get(row, "title")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-        message_count: count(row, "message_count")?,
-    })
-}
-
-fn message(row: &SqliteRow) -> Result<Message> {
-    Ok(Message {
-        id: id(row, "id")?,
-        conversation_id: id(row, "conversation_id")?,
-        user_id: id(row, "user_id")?,
-        seq: count(row, "seq")?,
-        role: role(BACKEND, get(row, "role")?)?,
-        content: get(row, "content")?,
-        metadata: metadata_from_text(BACKEND, get(row, "metadata")?)?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn attachment(row: &SqliteRow) -> Result<Attachment> {
-    Ok(Attachment {
-        id: id(row, "id")?,
-        message_id: id(row, "message_id")?,
-        conversation_id: id(row, "conversation_id")?,
-        user_id: id(row, "user_id")?,
-        file_type: get(row, "file_type")?,
-        file_path: get(row, "file_path")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn provider(row: &SqliteRow) -> Result<LlmProvider> {
-    Ok(LlmProvider {
-        id: id(row, "id")?,
-        owner_id: opt_id(row, "owner_id")?,
-        name: get(row, "name")?,
-        api_endpoint: get(row, "api_endpoint")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn config(row: &SqliteRow) -> Result<UserLlmConfig> {
-    Ok(UserLlmConfig {
-        id: id(row, "id")?,
-        user_id: id(row, "user_id")?,
-        provider_id: id(row, "provider_id")?,
-        sealed_key: SealedKey(get(row, "sealed_key")?),
-        api_key_hint: get(row, "api_key_hint")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-    })
-}
-
-fn all<T>(rows: Vec<SqliteRow>, f: fn(&SqliteRow) -> Result<T>) -> Result<Vec<T>> {
-    rows.iter().map(f).collect()
-}
-
-fn uuid<T: Into<Uuid>>(id: T) -> Uuid {
-    id.into()
-}
-
-const CONVERSATION_COLUMNS: &str = "id, user_id, title, created_at, updated_at, message_count";
+/// What [`message`] reads.
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, user_id, seq, role, content, metadata, created_at";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -385,27 +284,21 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        let found = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
             .bind(uuid(id))
             .fetch_optional(&self.reader)
-            .await
-            .map_err(be)?
-            .as_ref()
-            .map(user)
-            .transpose()
+            .await;
+        one(found, user)
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = ?1"
         ))
         .bind(username_key(username))
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(user)
-        .transpose()
+        .await;
+        one(found, user)
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
@@ -439,17 +332,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
-        sqlx::query(
-            "SELECT token_hash, id, user_id, created_at, expires_at
-             FROM sessions WHERE token_hash = ?1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}
+             FROM sessions WHERE token_hash = ?1"
+        ))
         .bind(&token_hash.0[..])
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(session)
-        .transpose()
+        .await;
+        one(found, session)
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
@@ -495,16 +385,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
         ))
         .bind(uuid(id))
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(conversation)
-        .transpose()
+        .await;
+        one(found, conversation)
     }
 
     async fn list_conversations(
@@ -513,26 +400,23 @@ impl Store for SqliteStore {
         before: Option<ConversationId>,
         page: Limit,
     ) -> Result<Vec<Conversation>> {
-        let rows = match before {
-            None => sqlx::query(
-                "SELECT id, user_id, title, created_at, updated_at, message_count
+        let sql = match before {
+            None => format!(
+                "SELECT {CONVERSATION_COLUMNS}
                  FROM conversations WHERE user_id = ?1
-                 ORDER BY id DESC LIMIT ?2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page)),
-            Some(before) => sqlx::query(
-                "SELECT id, user_id, title, created_at, updated_at, message_count
+                 ORDER BY id DESC LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT {CONVERSATION_COLUMNS}
                  FROM conversations WHERE user_id = ?1 AND id < ?3
-                 ORDER BY id DESC LIMIT ?2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page))
-            .bind(uuid(before)),
+                 ORDER BY id DESC LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
+        if let Some(before) = before {
+            query = query.bind(uuid(before));
         }
-        .fetch_all(&self.reader)
-        .await
-        .map_err(be)?;
+        let rows = query.fetch_all(&self.reader).await;
         all(rows, conversation)
     }
 
@@ -542,7 +426,7 @@ impl Store for SqliteStore {
         title: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Conversation>> {
-        sqlx::query(&format!(
+        let found = sqlx::query(&format!(
             "UPDATE conversations SET title = ?2, updated_at = ?3 WHERE id = ?1
              RETURNING {CONVERSATION_COLUMNS}"
         ))
@@ -550,11 +434,8 @@ impl Store for SqliteStore {
         .bind(title)
         .bind(to_micros(at))
         .fetch_optional(&self.writer)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(conversation)
-        .transpose()
+        .await;
+        one(found, conversation)
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
@@ -610,17 +491,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
-        sqlx::query(
-            "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
-             FROM messages WHERE id = ?1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS}
+             FROM messages WHERE id = ?1"
+        ))
         .bind(uuid(id))
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(message)
-        .transpose()
+        .await;
+        one(found, message)
     }
 
     async fn list_messages(
@@ -633,21 +511,24 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         };
         let sql = if ascending {
-            "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+            format!(
+                "SELECT {MESSAGE_COLUMNS}
              FROM messages WHERE conversation_id = ?1 AND seq > ?2
              ORDER BY seq ASC LIMIT ?3"
+            )
         } else {
-            "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+            format!(
+                "SELECT {MESSAGE_COLUMNS}
              FROM messages WHERE conversation_id = ?1 AND seq < ?2
              ORDER BY seq DESC LIMIT ?3"
+            )
         };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(&sql)
             .bind(uuid(conversation))
             .bind(bound)
             .bind(limit(page))
             .fetch_all(&self.reader)
-            .await
-            .map_err(be)?;
+            .await;
         all(rows, message)
     }
 
@@ -714,17 +595,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
-        sqlx::query(
-            "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
-             FROM attachments WHERE id = ?1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS}
+             FROM attachments WHERE id = ?1"
+        ))
         .bind(uuid(id))
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(attachment)
-        .transpose()
+        .await;
+        one(found, attachment)
     }
 
     async fn list_attachments(
@@ -733,26 +611,23 @@ impl Store for SqliteStore {
         after: Option<AttachmentId>,
         page: Limit,
     ) -> Result<Vec<Attachment>> {
-        let rows = match after {
-            None => sqlx::query(
-                "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+        let sql = match after {
+            None => format!(
+                "SELECT {ATTACHMENT_COLUMNS}
                  FROM attachments WHERE message_id = ?1
-                 ORDER BY id ASC LIMIT ?2",
-            )
-            .bind(uuid(message))
-            .bind(limit(page)),
-            Some(after) => sqlx::query(
-                "SELECT id, message_id, conversation_id, user_id, file_type, file_path, created_at
+                 ORDER BY id ASC LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT {ATTACHMENT_COLUMNS}
                  FROM attachments WHERE message_id = ?1 AND id > ?3
-                 ORDER BY id ASC LIMIT ?2",
-            )
-            .bind(uuid(message))
-            .bind(limit(page))
-            .bind(uuid(after)),
+                 ORDER BY id ASC LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(message)).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
         }
-        .fetch_all(&self.reader)
-        .await
-        .map_err(be)?;
+        let rows = query.fetch_all(&self.reader).await;
         all(rows, attachment)
     }
 
@@ -800,16 +675,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
-        sqlx::query(
-            "SELECT id, owner_id, name, api_endpoint, created_at FROM providers WHERE id = ?1",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = ?1"
+        ))
         .bind(uuid(id))
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(provider)
-        .transpose()
+        .await;
+        one(found, provider)
     }
 
     async fn list_providers(
@@ -820,38 +692,35 @@ impl Store for SqliteStore {
     ) -> Result<Vec<LlmProvider>> {
         // Shared providers and the user's own are two ranges of one index: take a page of
         // each and merge, so the cost follows the page and not the number of providers.
-        let rows = match after {
-            None => sqlx::query(
+        let sql = match after {
+            None => format!(
                 "SELECT * FROM (
-                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
                                     FROM providers WHERE owner_id IS NULL
                                     ORDER BY id LIMIT ?2)
                      UNION ALL
-                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
                                     FROM providers WHERE owner_id = ?1
                                     ORDER BY id LIMIT ?2))
-                 ORDER BY id LIMIT ?2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page)),
-            Some(after) => sqlx::query(
+                 ORDER BY id LIMIT ?2"
+            ),
+            Some(_) => format!(
                 "SELECT * FROM (
-                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
                                     FROM providers WHERE owner_id IS NULL AND id > ?3
                                     ORDER BY id LIMIT ?2)
                      UNION ALL
-                     SELECT * FROM (SELECT id, owner_id, name, api_endpoint, created_at
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
                                     FROM providers WHERE owner_id = ?1 AND id > ?3
                                     ORDER BY id LIMIT ?2))
-                 ORDER BY id LIMIT ?2",
-            )
-            .bind(uuid(user))
-            .bind(limit(page))
-            .bind(uuid(after)),
+                 ORDER BY id LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
         }
-        .fetch_all(&self.reader)
-        .await
-        .map_err(be)?;
+        let rows = query.fetch_all(&self.reader).await;
         all(rows, provider)
     }
 
@@ -914,18 +783,15 @@ impl Store for SqliteStore {
         user: UserId,
         provider: ProviderId,
     ) -> Result<Option<UserLlmConfig>> {
-        sqlx::query(
-            "SELECT id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at
-             FROM configs WHERE user_id = ?1 AND provider_id = ?2",
-        )
+        let found = sqlx::query(&format!(
+            "SELECT {CONFIG_COLUMNS}
+             FROM configs WHERE user_id = ?1 AND provider_id = ?2"
+        ))
         .bind(uuid(user))
         .bind(uuid(provider))
         .fetch_optional(&self.reader)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(config)
-        .transpose()
+        .await;
+        one(found, config)
     }
 
     async fn update_config(
@@ -936,22 +802,19 @@ impl Store for SqliteStore {
         api_key_hint: Option<String>,
         at: DateTime<Utc>,
     ) -> Result<Option<UserLlmConfig>> {
-        sqlx::query(
+        let found = sqlx::query(&format!(
             "UPDATE configs SET sealed_key = ?3, api_key_hint = ?4, updated_at = ?5
              WHERE user_id = ?1 AND provider_id = ?2
-             RETURNING id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at",
-        )
+             RETURNING {CONFIG_COLUMNS}"
+        ))
         .bind(uuid(user))
         .bind(uuid(provider))
         .bind(sealed_key.0)
         .bind(api_key_hint)
         .bind(to_micros(at))
         .fetch_optional(&self.writer)
-        .await
-        .map_err(be)?
-        .as_ref()
-        .map(config)
-        .transpose()
+        .await;
+        one(found, config)
     }
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
