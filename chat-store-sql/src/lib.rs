@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod inserts;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

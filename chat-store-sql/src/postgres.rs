@@ -17,16 +17,16 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use uuid::Uuid;
 
 use crate::OpenError;
+use crate::inserts::{
+    conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
+};
 use crate::rows::{
     ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
     provider, session, user,
 };
 use crate::schema::{check_versions, migrate_error};
-use crate::values::{
-    backend_error, conflict, is_foreign_key_violation, is_unique_violation, limit,
-    metadata_to_text, seq_bounds, to_i64, to_u64, uuid,
-};
+use crate::values::{backend_error, limit, metadata_to_text, seq_bounds, to_i64, to_u64, uuid};
 
 const BACKEND: &str = "postgres";
 
@@ -283,15 +283,6 @@ impl PostgresStore {
         }
         Ok(())
     }
-
-    async fn exists(&self, sql: &'static str, id: Uuid) -> Result<bool> {
-        let found: Option<i32> = sqlx::query_scalar(sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(be)?;
-        Ok(found.is_some())
-    }
 }
 
 async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
@@ -351,22 +342,12 @@ impl Store for PostgresStore {
         .bind(user.created_at)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                let taken: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM users WHERE username_key = $1")
-                        .bind(&key)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(be)?;
-                Err(conflict(
-                    Entity::User,
-                    if taken.is_some() { "username" } else { "id" },
-                ))
-            }
-            Err(e) => Err(be(e)),
-        }
+        let username_taken = found(
+            sqlx::query("SELECT 1 FROM users WHERE username_key = $1")
+                .bind(&key)
+                .fetch_optional(&self.pool),
+        );
+        insert_keyed(BACKEND, inserted, Entity::User, "username", username_taken).await
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
@@ -399,22 +380,12 @@ impl Store for PostgresStore {
         .bind(session.expires_at)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                let taken: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM sessions WHERE token_hash = $1")
-                        .bind(&session.token_hash.0[..])
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(be)?;
-                Err(conflict(
-                    Entity::Session,
-                    if taken.is_some() { "token" } else { "id" },
-                ))
-            }
-            Err(e) => Err(be(e)),
-        }
+        let token_taken = found(
+            sqlx::query("SELECT 1 FROM sessions WHERE token_hash = $1")
+                .bind(&session.token_hash.0[..])
+                .fetch_optional(&self.pool),
+        );
+        insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
     }
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
@@ -561,23 +532,20 @@ impl Store for PostgresStore {
         .bind(draft.created_at)
         .fetch_optional(&self.pool)
         .await;
-        match inserted {
-            Ok(Some(seq)) => Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?)),
-            Ok(None) => {
-                // The id clash is reported first, as MemoryStore does.
-                if self
-                    .exists("SELECT 1 FROM messages WHERE id = $1", uuid(draft.id))
-                    .await?
-                {
-                    Err(conflict(Entity::Message, "id"))
-                } else {
-                    Err(Error::NotFound(Entity::Conversation))
-                }
-            }
-            Err(e) if is_unique_violation(&e) => Err(conflict(Entity::Message, "id")),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Conversation)),
-            Err(e) => Err(be(e)),
-        }
+        let id_taken = found(
+            sqlx::query("SELECT 1 FROM messages WHERE id = $1")
+                .bind(uuid(draft.id))
+                .fetch_optional(&self.pool),
+        );
+        let seq = insert_under(
+            BACKEND,
+            inserted,
+            Entity::Message,
+            Entity::Conversation,
+            id_taken,
+        )
+        .await?;
+        Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
@@ -672,22 +640,20 @@ impl Store for PostgresStore {
         .bind(a.created_at)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(done) if done.rows_affected() > 0 => Ok(()),
-            Ok(_) => {
-                if self
-                    .exists("SELECT 1 FROM attachments WHERE id = $1", uuid(a.id))
-                    .await?
-                {
-                    Err(conflict(Entity::Attachment, "id"))
-                } else {
-                    Err(Error::NotFound(Entity::Message))
-                }
-            }
-            Err(e) if is_unique_violation(&e) => Err(conflict(Entity::Attachment, "id")),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Message)),
-            Err(e) => Err(be(e)),
-        }
+        let inserted = inserted.map(|done| (done.rows_affected() > 0).then_some(()));
+        let id_taken = found(
+            sqlx::query("SELECT 1 FROM attachments WHERE id = $1")
+                .bind(uuid(a.id))
+                .fetch_optional(&self.pool),
+        );
+        insert_under(
+            BACKEND,
+            inserted,
+            Entity::Attachment,
+            Entity::Message,
+            id_taken,
+        )
+        .await
     }
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
@@ -750,25 +716,16 @@ impl Store for PostgresStore {
         .bind(p.created_at)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                let taken: Option<i32> = sqlx::query_scalar(
-                    "SELECT 1 FROM providers
+        let name_taken = found(
+            sqlx::query(
+                "SELECT 1 FROM providers
                      WHERE owner_id IS NOT DISTINCT FROM $1 AND name_key = $2",
-                )
-                .bind(p.owner_id.map(uuid))
-                .bind(&key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(be)?;
-                Err(conflict(
-                    Entity::Provider,
-                    if taken.is_some() { "name" } else { "id" },
-                ))
-            }
-            Err(e) => Err(be(e)),
-        }
+            )
+            .bind(p.owner_id.map(uuid))
+            .bind(&key)
+            .fetch_optional(&self.pool),
+        );
+        insert_keyed(BACKEND, inserted, Entity::Provider, "name", name_taken).await
     }
 
     async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
@@ -840,33 +797,27 @@ impl Store for PostgresStore {
         .bind(c.updated_at)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Provider)),
-            Err(e) if is_unique_violation(&e) => {
-                // Report what MemoryStore reports first: a missing provider, then the
-                // (user, provider) clash, then the id.
-                if !self
-                    .exists("SELECT 1 FROM providers WHERE id = $1", uuid(c.provider_id))
-                    .await?
-                {
-                    return Err(Error::NotFound(Entity::Provider));
-                }
-                let taken: Option<i32> = sqlx::query_scalar(
-                    "SELECT 1 FROM configs WHERE user_id = $1 AND provider_id = $2",
-                )
-                .bind(uuid(c.user_id))
+        // Report what MemoryStore reports first: a missing provider, then the
+        // (user, provider) clash, then the id.
+        let pair_taken = async {
+            let provider = sqlx::query("SELECT 1 FROM providers WHERE id = $1")
                 .bind(uuid(c.provider_id))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(be)?;
-                Err(conflict(
-                    Entity::Config,
-                    if taken.is_some() { "provider_id" } else { "id" },
-                ))
+                .fetch_optional(&self.pool);
+            if !found(provider).await? {
+                return Err(Error::NotFound(Entity::Provider));
             }
-            Err(e) => Err(be(e)),
+            found(
+                sqlx::query("SELECT 1 FROM configs WHERE user_id = $1 AND provider_id = $2")
+                    .bind(uuid(c.user_id))
+                    .bind(uuid(c.provider_id))
+                    .fetch_optional(&self.pool),
+            )
+            .await
+        };
+        if matches!(&inserted, Err(e) if is_foreign_key_violation(e)) {
+            return Err(Error::NotFound(Entity::Provider));
         }
+        insert_keyed(BACKEND, inserted, Entity::Config, "provider_id", pair_taken).await
     }
 
     async fn get_config(

@@ -18,6 +18,9 @@ use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use crate::OpenError;
+use crate::inserts::{
+    conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
+};
 use crate::rows::{
     ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
@@ -25,8 +28,8 @@ use crate::rows::{
 };
 use crate::schema::{check_versions, migrate_error};
 use crate::values::{
-    backend_error, conflict, from_micros, is_foreign_key_violation, is_unique_violation, limit,
-    metadata_to_text, seq_bounds, to_i64, to_micros, to_u64, uuid,
+    backend_error, from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64,
+    uuid,
 };
 
 const BACKEND: &str = "sqlite";
@@ -210,15 +213,6 @@ impl SqliteStore {
         // lock, which is what makes SQLite answer SQLITE_BUSY without waiting.
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(be)
     }
-
-    async fn exists(&self, sql: &'static str, id: Uuid) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar(sql)
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(be)?;
-        Ok(found.is_some())
-    }
 }
 
 fn be(error: sqlx::Error) -> Error {
@@ -265,22 +259,12 @@ impl Store for SqliteStore {
         .bind(to_micros(user.created_at))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                let taken: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM users WHERE username_key = ?1")
-                        .bind(&key)
-                        .fetch_optional(&self.writer)
-                        .await
-                        .map_err(be)?;
-                Err(conflict(
-                    Entity::User,
-                    if taken.is_some() { "username" } else { "id" },
-                ))
-            }
-            Err(e) => Err(be(e)),
-        }
+        let username_taken = found(
+            sqlx::query("SELECT 1 FROM users WHERE username_key = ?1")
+                .bind(&key)
+                .fetch_optional(&self.writer),
+        );
+        insert_keyed(BACKEND, inserted, Entity::User, "username", username_taken).await
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
@@ -313,22 +297,12 @@ impl Store for SqliteStore {
         .bind(to_micros(session.expires_at))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                let taken: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM sessions WHERE token_hash = ?1")
-                        .bind(&session.token_hash.0[..])
-                        .fetch_optional(&self.writer)
-                        .await
-                        .map_err(be)?;
-                Err(conflict(
-                    Entity::Session,
-                    if taken.is_some() { "token" } else { "id" },
-                ))
-            }
-            Err(e) => Err(be(e)),
-        }
+        let token_taken = found(
+            sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1")
+                .bind(&session.token_hash.0[..])
+                .fetch_optional(&self.writer),
+        );
+        insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
     }
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
@@ -471,23 +445,20 @@ impl Store for SqliteStore {
         .bind(to_micros(draft.created_at))
         .fetch_optional(&self.writer)
         .await;
-        match inserted {
-            Ok(Some(seq)) => Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?)),
-            Ok(None) => {
-                // The id clash is reported first, as MemoryStore does.
-                if self
-                    .exists("SELECT 1 FROM messages WHERE id = ?1", uuid(draft.id))
-                    .await?
-                {
-                    Err(conflict(Entity::Message, "id"))
-                } else {
-                    Err(Error::NotFound(Entity::Conversation))
-                }
-            }
-            Err(e) if is_unique_violation(&e) => Err(conflict(Entity::Message, "id")),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Conversation)),
-            Err(e) => Err(be(e)),
-        }
+        let id_taken = found(
+            sqlx::query("SELECT 1 FROM messages WHERE id = ?1")
+                .bind(uuid(draft.id))
+                .fetch_optional(&self.writer),
+        );
+        let seq = insert_under(
+            BACKEND,
+            inserted,
+            Entity::Message,
+            Entity::Conversation,
+            id_taken,
+        )
+        .await?;
+        Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
@@ -576,22 +547,20 @@ impl Store for SqliteStore {
         .bind(to_micros(a.created_at))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(done) if done.rows_affected() > 0 => Ok(()),
-            Ok(_) => {
-                if self
-                    .exists("SELECT 1 FROM attachments WHERE id = ?1", uuid(a.id))
-                    .await?
-                {
-                    Err(conflict(Entity::Attachment, "id"))
-                } else {
-                    Err(Error::NotFound(Entity::Message))
-                }
-            }
-            Err(e) if is_unique_violation(&e) => Err(conflict(Entity::Attachment, "id")),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Message)),
-            Err(e) => Err(be(e)),
-        }
+        let inserted = inserted.map(|done| (done.rows_affected() > 0).then_some(()));
+        let id_taken = found(
+            sqlx::query("SELECT 1 FROM attachments WHERE id = ?1")
+                .bind(uuid(a.id))
+                .fetch_optional(&self.writer),
+        );
+        insert_under(
+            BACKEND,
+            inserted,
+            Entity::Attachment,
+            Entity::Message,
+            id_taken,
+        )
+        .await
     }
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
@@ -654,24 +623,13 @@ impl Store for SqliteStore {
         .bind(to_micros(p.created_at))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                let taken: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM providers WHERE owner_id IS ?1 AND name_key = ?2",
-                )
+        let name_taken = found(
+            sqlx::query("SELECT 1 FROM providers WHERE owner_id IS ?1 AND name_key = ?2")
                 .bind(p.owner_id.map(uuid))
                 .bind(&key)
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(be)?;
-                Err(conflict(
-                    Entity::Provider,
-                    if taken.is_some() { "name" } else { "id" },
-                ))
-            }
-            Err(e) => Err(be(e)),
-        }
+                .fetch_optional(&self.writer),
+        );
+        insert_keyed(BACKEND, inserted, Entity::Provider, "name", name_taken).await
     }
 
     async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
@@ -749,33 +707,27 @@ impl Store for SqliteStore {
         .bind(to_micros(c.updated_at))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Entity::Provider)),
-            Err(e) if is_unique_violation(&e) => {
-                // Report what MemoryStore reports first: a missing provider, then the
-                // (user, provider) clash, then the id.
-                if !self
-                    .exists("SELECT 1 FROM providers WHERE id = ?1", uuid(c.provider_id))
-                    .await?
-                {
-                    return Err(Error::NotFound(Entity::Provider));
-                }
-                let taken: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM configs WHERE user_id = ?1 AND provider_id = ?2",
-                )
-                .bind(uuid(c.user_id))
+        // Report what MemoryStore reports first: a missing provider, then the
+        // (user, provider) clash, then the id.
+        let pair_taken = async {
+            let provider = sqlx::query("SELECT 1 FROM providers WHERE id = ?1")
                 .bind(uuid(c.provider_id))
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(be)?;
-                Err(conflict(
-                    Entity::Config,
-                    if taken.is_some() { "provider_id" } else { "id" },
-                ))
+                .fetch_optional(&self.writer);
+            if !found(provider).await? {
+                return Err(Error::NotFound(Entity::Provider));
             }
-            Err(e) => Err(be(e)),
+            found(
+                sqlx::query("SELECT 1 FROM configs WHERE user_id = ?1 AND provider_id = ?2")
+                    .bind(uuid(c.user_id))
+                    .bind(uuid(c.provider_id))
+                    .fetch_optional(&self.writer),
+            )
+            .await
+        };
+        if matches!(&inserted, Err(e) if is_foreign_key_violation(e)) {
+            return Err(Error::NotFound(Entity::Provider));
         }
+        insert_keyed(BACKEND, inserted, Entity::Config, "provider_id", pair_taken).await
     }
 
     async fn get_config(

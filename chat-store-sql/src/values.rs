@@ -19,18 +19,6 @@ pub(crate) fn backend_error(backend: &'static str) -> impl Fn(sqlx::Error) -> Er
     move |error| Error::backend(backend, error)
 }
 
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
-}
-
-pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_foreign_key_violation())
-}
-
-pub(crate) fn conflict(entity: chat_core::Entity, field: &'static str) -> Error {
-    Error::Conflict { entity, field }
-}
-
 /// A count or `seq` from the model as the database's signed 64-bit integer.
 pub(crate) fn to_i64(backend: &'static str, value: u64, what: &'static str) -> Result<i64> {
     i64::try_from(value).map_err(|_| Error::backend(backend, OutOfRange(what)))
