@@ -114,8 +114,7 @@ impl Store for PostgresStore {
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
         let found = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS}
-             FROM sessions WHERE token_hash = $1"
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
         ))
         .bind(&token_hash.0[..])
         .fetch_optional(&self.pool)
@@ -382,8 +381,7 @@ impl Store for PostgresStore {
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
         let found = sqlx::query(&format!(
-            "SELECT {ATTACHMENT_COLUMNS}
-             FROM attachments WHERE id = $1"
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1"
         ))
         .bind(uuid(id))
         .fetch_optional(&self.pool)

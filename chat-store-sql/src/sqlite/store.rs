@@ -126,8 +126,7 @@ impl Store for SqliteStore {
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
         let found = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS}
-             FROM sessions WHERE token_hash = ?1"
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
         ))
         .bind(&token_hash.0[..])
         .fetch_optional(&self.reader)
@@ -282,8 +281,7 @@ impl Store for SqliteStore {
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
         let found = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS}
-             FROM messages WHERE id = ?1"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
         ))
         .bind(uuid(id))
         .fetch_optional(&self.reader)
@@ -384,8 +382,7 @@ impl Store for SqliteStore {
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
         let found = sqlx::query(&format!(
-            "SELECT {ATTACHMENT_COLUMNS}
-             FROM attachments WHERE id = ?1"
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1"
         ))
         .bind(uuid(id))
         .fetch_optional(&self.reader)
@@ -555,8 +552,7 @@ impl Store for SqliteStore {
         provider: ProviderId,
     ) -> Result<Option<UserLlmConfig>> {
         let found = sqlx::query(&format!(
-            "SELECT {CONFIG_COLUMNS}
-             FROM configs WHERE user_id = ?1 AND provider_id = ?2"
+            "SELECT {CONFIG_COLUMNS} FROM configs WHERE user_id = ?1 AND provider_id = ?2"
         ))
         .bind(uuid(user))
         .bind(uuid(provider))
