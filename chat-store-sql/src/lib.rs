@@ -2,13 +2,19 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod common;
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod inserts;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod values;
 
 pub use error::OpenError;
 #[cfg(feature = "postgres")]

@@ -1,9 +1,8 @@
-//! What both stores share: value conversions, schema-version checks and error helpers.
+//! Moving values between the model and the database, and the errors of doing so: counts,
+//! pages, roles, metadata and times as each database holds them.
 
 use chat_core::{Error, Limit, MessageOrder, Result, Role};
-use sqlx::migrate::Migrator;
-
-use crate::OpenError;
+use uuid::Uuid;
 
 /// A value read back from the database that the model cannot hold, such as a negative
 /// count: a sign of a database edited by hand or by a broken program.
@@ -18,18 +17,6 @@ pub(crate) struct OutOfRange(pub(crate) &'static str);
 
 pub(crate) fn backend_error(backend: &'static str) -> impl Fn(sqlx::Error) -> Error {
     move |error| Error::backend(backend, error)
-}
-
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
-}
-
-pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_foreign_key_violation())
-}
-
-pub(crate) fn conflict(entity: chat_core::Entity, field: &'static str) -> Error {
-    Error::Conflict { entity, field }
 }
 
 /// A count or `seq` from the model as the database's signed 64-bit integer.
@@ -111,65 +98,7 @@ pub(crate) fn to_micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-/// The newest migration `migrator` carries.
-pub(crate) fn known_version(migrator: &Migrator) -> i64 {
-    migrator.iter().map(|m| m.version).max().unwrap_or(0)
-}
-
-/// Refuses a database that a newer program has migrated, and, when migrations are not run
-/// on open, one that is behind.
-pub(crate) fn check_versions(
-    backend: &'static str,
-    location: &str,
-    migrator: &Migrator,
-    applied: &[i64],
-    will_migrate: bool,
-) -> Result<(), OpenError> {
-    let known = known_version(migrator);
-    let found = applied.iter().copied().max().unwrap_or(0);
-    let unknown = applied
-        .iter()
-        .any(|v| !migrator.iter().any(|m| m.version == *v));
-    if unknown || found > known {
-        return Err(OpenError::SchemaTooNew {
-            backend,
-            location: location.to_owned(),
-            found,
-            known,
-        });
-    }
-    let pending = migrator
-        .iter()
-        .any(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version));
-    if pending && !will_migrate {
-        return Err(OpenError::SchemaTooOld {
-            backend,
-            location: location.to_owned(),
-            found,
-            known,
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn migrate_error(
-    backend: &'static str,
-    location: &str,
-    migrator: &Migrator,
-    error: sqlx::migrate::MigrateError,
-) -> OpenError {
-    match error {
-        // A race with another process that migrated further between our check and the run.
-        sqlx::migrate::MigrateError::VersionMissing(found) => OpenError::SchemaTooNew {
-            backend,
-            location: location.to_owned(),
-            found,
-            known: known_version(migrator),
-        },
-        other => OpenError::Migrate {
-            backend,
-            location: location.to_owned(),
-            source: Box::new(other),
-        },
-    }
+/// An id as the `Uuid` both drivers bind.
+pub(crate) fn uuid<T: Into<Uuid>>(id: T) -> Uuid {
+    id.into()
 }

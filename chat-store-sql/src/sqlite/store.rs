@@ -1,0 +1,596 @@
+//! Every [`Store`] operation in SQLite's SQL, in the same order as `postgres/store.rs` so
+//! the two read side by side, and how a SQLite row holds a time.
+
+use async_trait::async_trait;
+use chat_core::{
+    Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
+    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
+    TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
+};
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{BACKEND, SqliteStore};
+use crate::inserts::{
+    conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
+};
+use crate::rows::{
+    ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
+    SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
+    provider, session, user,
+};
+use crate::values::{
+    backend_error, from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64,
+    uuid,
+};
+
+fn be(error: sqlx::Error) -> Error {
+    backend_error(BACKEND)(error)
+}
+
+impl Dialect for SqliteRow {
+    const BACKEND: &'static str = BACKEND;
+
+    fn time(&self, column: &str) -> Result<DateTime<Utc>> {
+        from_micros(BACKEND, get(self, column)?)
+    }
+}
+
+/// What [`message`] reads.
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, user_id, seq, role, content, metadata, created_at";
+
+impl SqliteStore {
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        // Taking the write lock up front means no transaction ever has to upgrade a read
+        // lock, which is what makes SQLite answer SQLITE_BUSY without waiting.
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(be)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(be)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let key = username_key(&user.username);
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, username_key, email, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(uuid(user.id))
+        .bind(&user.username)
+        .bind(&key)
+        .bind(&user.email)
+        .bind(&user.password_hash.0)
+        .bind(to_micros(user.created_at))
+        .execute(&self.writer)
+        .await;
+        let username_taken = found(
+            sqlx::query("SELECT 1 FROM users WHERE username_key = ?1")
+                .bind(&key)
+                .fetch_optional(&self.writer),
+        );
+        insert_keyed(BACKEND, inserted, Entity::User, "username", username_taken).await
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>> {
+        let found = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(uuid(id))
+            .fetch_optional(&self.reader)
+            .await;
+        one(found, user)
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let found = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key = ?1"
+        ))
+        .bind(username_key(username))
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, user)
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&session.token_hash.0[..])
+        .bind(uuid(session.id))
+        .bind(uuid(session.user_id))
+        .bind(to_micros(session.created_at))
+        .bind(to_micros(session.expires_at))
+        .execute(&self.writer)
+        .await;
+        let token_taken = found(
+            sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1")
+                .bind(&session.token_hash.0[..])
+                .fetch_optional(&self.writer),
+        );
+        insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
+    }
+
+    async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
+        let found = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
+        ))
+        .bind(&token_hash.0[..])
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, session)
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+            .bind(&token_hash.0[..])
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+            .bind(to_micros(now))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_conversation(&self, c: &Conversation) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO conversations
+                 (id, user_id, title, created_at, updated_at, message_count, last_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+        )
+        .bind(uuid(c.id))
+        .bind(uuid(c.user_id))
+        .bind(&c.title)
+        .bind(to_micros(c.created_at))
+        .bind(to_micros(c.updated_at))
+        .bind(to_i64(BACKEND, c.message_count, "message_count")?)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                conflict(Entity::Conversation, "id")
+            } else {
+                be(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        let found = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
+        ))
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, conversation)
+    }
+
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        before: Option<ConversationId>,
+        page: Limit,
+    ) -> Result<Vec<Conversation>> {
+        let sql = match before {
+            None => format!(
+                "SELECT {CONVERSATION_COLUMNS}
+                 FROM conversations WHERE user_id = ?1
+                 ORDER BY id DESC LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT {CONVERSATION_COLUMNS}
+                 FROM conversations WHERE user_id = ?1 AND id < ?3
+                 ORDER BY id DESC LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
+        if let Some(before) = before {
+            query = query.bind(uuid(before));
+        }
+        let rows = query.fetch_all(&self.reader).await;
+        all(rows, conversation)
+    }
+
+    async fn rename_conversation(
+        &self,
+        id: ConversationId,
+        title: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Conversation>> {
+        let found = sqlx::query(&format!(
+            "UPDATE conversations SET title = ?2, updated_at = ?3 WHERE id = ?1
+             RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(uuid(id))
+        .bind(title)
+        .bind(to_micros(at))
+        .fetch_optional(&self.writer)
+        .await;
+        one(found, conversation)
+    }
+
+    async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        // Messages and their attachments go with it through ON DELETE CASCADE, in the same
+        // statement and so the same transaction.
+        let done = sqlx::query("DELETE FROM conversations WHERE id = ?1")
+            .bind(uuid(id))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
+        let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
+        // One statement: it reads the conversation's last_seq and inserts under SQLite's
+        // write lock, which it holds from its first step, and the schema's trigger moves
+        // the counters in the same statement. So every appender, in this process or
+        // another, gets the next number, and a failed insert leaves the counters alone.
+        let inserted: std::result::Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+            "INSERT INTO messages
+                 (id, conversation_id, user_id, seq, role, content, metadata, created_at)
+             SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
+             WHERE id = ?2 AND user_id = ?3
+             RETURNING seq",
+        )
+        .bind(uuid(draft.id))
+        .bind(uuid(draft.conversation_id))
+        .bind(uuid(draft.user_id))
+        .bind(draft.role.as_str())
+        .bind(&draft.content)
+        .bind(metadata)
+        .bind(to_micros(draft.created_at))
+        .fetch_optional(&self.writer)
+        .await;
+        let id_taken = found(
+            sqlx::query("SELECT 1 FROM messages WHERE id = ?1")
+                .bind(uuid(draft.id))
+                .fetch_optional(&self.writer),
+        );
+        let seq = insert_under(
+            BACKEND,
+            inserted,
+            Entity::Message,
+            Entity::Conversation,
+            id_taken,
+        )
+        .await?;
+        Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
+    }
+
+    async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
+        let found = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+        ))
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, message)
+    }
+
+    async fn list_messages(
+        &self,
+        conversation: ConversationId,
+        order: MessageOrder,
+        page: Limit,
+    ) -> Result<Vec<Message>> {
+        let Some((ascending, bound)) = seq_bounds(order) else {
+            return Ok(Vec::new());
+        };
+        let sql = if ascending {
+            format!(
+                "SELECT {MESSAGE_COLUMNS}
+             FROM messages WHERE conversation_id = ?1 AND seq > ?2
+             ORDER BY seq ASC LIMIT ?3"
+            )
+        } else {
+            format!(
+                "SELECT {MESSAGE_COLUMNS}
+             FROM messages WHERE conversation_id = ?1 AND seq < ?2
+             ORDER BY seq DESC LIMIT ?3"
+            )
+        };
+        let rows = sqlx::query(&sql)
+            .bind(uuid(conversation))
+            .bind(bound)
+            .bind(limit(page))
+            .fetch_all(&self.reader)
+            .await;
+        all(rows, message)
+    }
+
+    async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let conversation: Option<Uuid> =
+            sqlx::query_scalar("DELETE FROM messages WHERE id = ?1 RETURNING conversation_id")
+                .bind(uuid(id))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(be)?;
+        let Some(conversation) = conversation else {
+            // Give the write lock back now rather than when the pool gets round to it.
+            tx.rollback().await.map_err(be)?;
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE conversations SET message_count = message_count - 1, updated_at = ?2
+             WHERE id = ?1",
+        )
+        .bind(conversation)
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+        tx.commit().await.map_err(be)?;
+        Ok(true)
+    }
+
+    async fn create_attachment(&self, a: &Attachment) -> Result<()> {
+        // Inserting from the message row makes "the message exists and its conversation and
+        // owner are these" one statement with the insert.
+        let inserted = sqlx::query(
+            "INSERT INTO attachments
+                 (id, message_id, conversation_id, user_id, file_type, file_path, created_at)
+             SELECT ?1, id, conversation_id, user_id, ?5, ?6, ?7 FROM messages
+             WHERE id = ?2 AND conversation_id = ?3 AND user_id = ?4",
+        )
+        .bind(uuid(a.id))
+        .bind(uuid(a.message_id))
+        .bind(uuid(a.conversation_id))
+        .bind(uuid(a.user_id))
+        .bind(&a.file_type)
+        .bind(&a.file_path)
+        .bind(to_micros(a.created_at))
+        .execute(&self.writer)
+        .await;
+        let inserted = inserted.map(|done| (done.rows_affected() > 0).then_some(()));
+        let id_taken = found(
+            sqlx::query("SELECT 1 FROM attachments WHERE id = ?1")
+                .bind(uuid(a.id))
+                .fetch_optional(&self.writer),
+        );
+        insert_under(
+            BACKEND,
+            inserted,
+            Entity::Attachment,
+            Entity::Message,
+            id_taken,
+        )
+        .await
+    }
+
+    async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
+        let found = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1"
+        ))
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, attachment)
+    }
+
+    async fn list_attachments(
+        &self,
+        message: MessageId,
+        after: Option<AttachmentId>,
+        page: Limit,
+    ) -> Result<Vec<Attachment>> {
+        let sql = match after {
+            None => format!(
+                "SELECT {ATTACHMENT_COLUMNS}
+                 FROM attachments WHERE message_id = ?1
+                 ORDER BY id ASC LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT {ATTACHMENT_COLUMNS}
+                 FROM attachments WHERE message_id = ?1 AND id > ?3
+                 ORDER BY id ASC LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(message)).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
+        }
+        let rows = query.fetch_all(&self.reader).await;
+        all(rows, attachment)
+    }
+
+    async fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM attachments WHERE id = ?1")
+            .bind(uuid(id))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_provider(&self, p: &LlmProvider) -> Result<()> {
+        let key = provider_name_key(&p.name);
+        let inserted = sqlx::query(
+            "INSERT INTO providers (id, owner_id, name, name_key, api_endpoint, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(uuid(p.id))
+        .bind(p.owner_id.map(uuid))
+        .bind(&p.name)
+        .bind(&key)
+        .bind(&p.api_endpoint)
+        .bind(to_micros(p.created_at))
+        .execute(&self.writer)
+        .await;
+        let name_taken = found(
+            sqlx::query("SELECT 1 FROM providers WHERE owner_id IS ?1 AND name_key = ?2")
+                .bind(p.owner_id.map(uuid))
+                .bind(&key)
+                .fetch_optional(&self.writer),
+        );
+        insert_keyed(BACKEND, inserted, Entity::Provider, "name", name_taken).await
+    }
+
+    async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
+        let found = sqlx::query(&format!(
+            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = ?1"
+        ))
+        .bind(uuid(id))
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, provider)
+    }
+
+    async fn list_providers(
+        &self,
+        user: UserId,
+        after: Option<ProviderId>,
+        page: Limit,
+    ) -> Result<Vec<LlmProvider>> {
+        // Shared providers and the user's own are two ranges of one index: take a page of
+        // each and merge, so the cost follows the page and not the number of providers.
+        let sql = match after {
+            None => format!(
+                "SELECT * FROM (
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
+                                    FROM providers WHERE owner_id IS NULL
+                                    ORDER BY id LIMIT ?2)
+                     UNION ALL
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
+                                    FROM providers WHERE owner_id = ?1
+                                    ORDER BY id LIMIT ?2))
+                 ORDER BY id LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT * FROM (
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
+                                    FROM providers WHERE owner_id IS NULL AND id > ?3
+                                    ORDER BY id LIMIT ?2)
+                     UNION ALL
+                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
+                                    FROM providers WHERE owner_id = ?1 AND id > ?3
+                                    ORDER BY id LIMIT ?2))
+                 ORDER BY id LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
+        }
+        let rows = query.fetch_all(&self.reader).await;
+        all(rows, provider)
+    }
+
+    async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
+        // The provider's configs go with it through ON DELETE CASCADE.
+        let done = sqlx::query("DELETE FROM providers WHERE id = ?1")
+            .bind(uuid(id))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_config(&self, c: &UserLlmConfig) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO configs
+                 (id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(uuid(c.id))
+        .bind(uuid(c.user_id))
+        .bind(uuid(c.provider_id))
+        .bind(&c.sealed_key.0)
+        .bind(&c.api_key_hint)
+        .bind(to_micros(c.created_at))
+        .bind(to_micros(c.updated_at))
+        .execute(&self.writer)
+        .await;
+        // Report what MemoryStore reports first: a missing provider, then the
+        // (user, provider) clash, then the id.
+        let pair_taken = async {
+            let provider = sqlx::query("SELECT 1 FROM providers WHERE id = ?1")
+                .bind(uuid(c.provider_id))
+                .fetch_optional(&self.writer);
+            if !found(provider).await? {
+                return Err(Error::NotFound(Entity::Provider));
+            }
+            found(
+                sqlx::query("SELECT 1 FROM configs WHERE user_id = ?1 AND provider_id = ?2")
+                    .bind(uuid(c.user_id))
+                    .bind(uuid(c.provider_id))
+                    .fetch_optional(&self.writer),
+            )
+            .await
+        };
+        if matches!(&inserted, Err(e) if is_foreign_key_violation(e)) {
+            return Err(Error::NotFound(Entity::Provider));
+        }
+        insert_keyed(BACKEND, inserted, Entity::Config, "provider_id", pair_taken).await
+    }
+
+    async fn get_config(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+    ) -> Result<Option<UserLlmConfig>> {
+        let found = sqlx::query(&format!(
+            "SELECT {CONFIG_COLUMNS} FROM configs WHERE user_id = ?1 AND provider_id = ?2"
+        ))
+        .bind(uuid(user))
+        .bind(uuid(provider))
+        .fetch_optional(&self.reader)
+        .await;
+        one(found, config)
+    }
+
+    async fn update_config(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        sealed_key: SealedKey,
+        api_key_hint: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserLlmConfig>> {
+        let found = sqlx::query(&format!(
+            "UPDATE configs SET sealed_key = ?3, api_key_hint = ?4, updated_at = ?5
+             WHERE user_id = ?1 AND provider_id = ?2
+             RETURNING {CONFIG_COLUMNS}"
+        ))
+        .bind(uuid(user))
+        .bind(uuid(provider))
+        .bind(sealed_key.0)
+        .bind(api_key_hint)
+        .bind(to_micros(at))
+        .fetch_optional(&self.writer)
+        .await;
+        one(found, config)
+    }
+
+    async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM configs WHERE user_id = ?1 AND provider_id = ?2")
+            .bind(uuid(user))
+            .bind(uuid(provider))
+            .execute(&self.writer)
+            .await
+            .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
