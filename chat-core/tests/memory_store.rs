@@ -25,7 +25,8 @@ fn every_case_is_generated() {
         .collect();
     let mut expected: Vec<&str> = CASES
         .iter()
-        .filter(|case| case.kind != CaseKind::Durable)
+        // The memory store is not durable, and has no commit to make fail.
+        .filter(|case| !matches!(case.kind, CaseKind::Durable | CaseKind::CommitFault))
         .map(|case| case.name)
         .collect();
     generated.sort_unstable();

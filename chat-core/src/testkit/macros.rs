@@ -62,6 +62,54 @@ macro_rules! store_tests {
     };
 }
 
+/// Expands into a module of tests that run the [`faults`](crate::testkit::faults) cases
+/// against the stores of a [`CommitFaultFactory`](crate::testkit::faults::CommitFaultFactory):
+/// a store whose commits the factory can make fail is held to answering an error, never
+/// `Ok`, for a write whose commit failed.
+///
+/// ```text
+/// store_fault_tests!(module_name, factory_expression);
+/// ```
+///
+/// A failure reads `module_name::case_name`.
+#[macro_export]
+macro_rules! store_fault_tests {
+    ($name:ident, $factory:expr $(,)?) => {
+        $crate::__store_cases!($crate::__store_fault_tests_module![$name, $factory]);
+    };
+}
+
+/// [`store_fault_tests!`]'s callback for [`__store_cases!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_fault_tests_module {
+    (
+        [$name:ident, $factory:expr]
+        plain $plain:tt
+        race $race:tt
+        durable $durable:tt
+        property $property:tt
+        faults [$($fault:ident)*]
+    ) => {
+        #[cfg(test)]
+        #[allow(unused_imports, non_snake_case)]
+        mod $name {
+            use super::*;
+
+            $(
+                #[test]
+                fn $fault() {
+                    let factory = $factory;
+                    $crate::testkit::run_factory_case(
+                        &factory,
+                        $crate::testkit::faults::$fault(&factory),
+                    );
+                }
+            )*
+        }
+    };
+}
+
 /// The one list of the suite's cases, by kind (see [`CaseKind`](crate::testkit::CaseKind)).
 ///
 /// Everything that enumerates the cases is generated from it, by handing it to a callback
@@ -132,6 +180,7 @@ macro_rules! __store_cases {
             ]
             durable [durability_survives_reopening]
             property [model_matches_memory_store]
+            faults [writes_whose_commit_fails_are_refused]
         }
     };
 }
@@ -146,6 +195,7 @@ macro_rules! __store_tests_module {
         race [$($race:ident,)*]
         durable [$durability:ident]
         property [$property:ident]
+        faults $faults:tt
     ) => {
         #[cfg(test)]
         #[allow(unused_imports, non_snake_case)]
@@ -217,6 +267,7 @@ macro_rules! case_list {
         race [$($race:ident,)*]
         durable [$durability:ident]
         property [$property:ident]
+        faults [$($fault:ident)*]
     ) => {
         $(#[$meta])*
         pub const CASES: &[Case] = &[
@@ -224,6 +275,7 @@ macro_rules! case_list {
             $(Case { name: stringify!($race), kind: CaseKind::Race },)*
             Case { name: stringify!($durability), kind: CaseKind::Durable },
             Case { name: stringify!($property), kind: CaseKind::Property },
+            $(Case { name: stringify!($fault), kind: CaseKind::CommitFault },)*
         ];
     };
 }

@@ -64,6 +64,7 @@ use crate::store::Store;
 pub mod cases;
 pub mod concurrency;
 pub mod durability;
+pub mod faults;
 mod fixtures;
 mod macros;
 pub mod model;
@@ -85,6 +86,10 @@ pub enum CaseKind {
     Durable,
     /// The property test of [`model`].
     Property,
+    /// A case of [`faults`]: only from
+    /// [`store_fault_tests!`](crate::store_fault_tests), for a
+    /// [`CommitFaultFactory`](faults::CommitFaultFactory).
+    CommitFault,
 }
 
 /// One test of the suite: the name of the `#[test]` that
@@ -249,6 +254,15 @@ pub fn run_durability<F: ReopenableStoreFactory>(factory: &F) {
         return;
     }
     runtime(Flavor::CurrentThread).block_on(durability::survives_reopening(factory));
+}
+
+/// Runs `case`, a case that takes the factory itself (a [`faults`] case), on a fresh
+/// runtime, unless `factory` asks to be skipped. (The future does nothing until run.)
+pub fn run_factory_case<F: StoreFactory>(factory: &F, case: impl Future<Output = ()>) {
+    if skipped(factory) {
+        return;
+    }
+    runtime(Flavor::CurrentThread).block_on(case);
 }
 
 /// Whether `factory` asks to be skipped; says why on standard error.
