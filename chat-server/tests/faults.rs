@@ -128,11 +128,8 @@ impl Binary {
     /// Sends SIGTERM and answers how long the process took to exit.
     fn terminate(mut self) -> Duration {
         let started = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM");
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(
