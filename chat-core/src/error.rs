@@ -93,7 +93,7 @@ impl fmt::Display for Unavailable {
         f.write_str(match self {
             Unavailable::OutOfSpace => "out of space",
             Unavailable::Unreachable => "unreachable",
-            Unavailable::Failed => "failed and needs a restart",
+            Unavailable::Failed => "broken until it is restarted",
         })
     }
 }

@@ -298,6 +298,11 @@ async fn full_disk_refuses_then_recovers(scheme: &str, extra: &[&str]) {
 
     let took = server.terminate();
     assert!(took < Duration::from_secs(3 + 2), "SIGTERM took {took:?}");
+    eprintln!(
+        "{scheme} on a 24 MiB tmpfs: {} appends of 64 KiB acknowledged, then 503 out of space; \
+         writes resumed after growing it; SIGTERM exit in {took:?}",
+        acked.len() - 1
+    );
 
     // Everything acknowledged survives a restart, with its content.
     let server = Binary::start(&store, extra);
@@ -361,6 +366,9 @@ async fn sled_engine_failure_is_refused_and_the_server_still_stops() {
             }
             503 => {
                 r.assert_error(503, "unavailable", None);
+                if refused == 0 {
+                    eprintln!("the first refusal: {}", r.text());
+                }
                 refused += 1;
             }
             _ => panic!("an append answered {}: {}", r.status, r.text()),
@@ -368,9 +376,15 @@ async fn sled_engine_failure_is_refused_and_the_server_still_stops() {
     }
     assert!(refused > 0, "a full disk refused nothing");
     assert_eq!(server.client().get("/readyz").await.status, 503);
-    std::fs::remove_file(&ballast).unwrap();
+    // Stopped while the disk is still full, where sled's own shutdown cannot finish.
     let took = server.terminate();
     assert!(took < Duration::from_secs(3 + 2), "SIGTERM took {took:?}");
+    std::fs::remove_file(&ballast).unwrap();
+    eprintln!(
+        "sled with the disk filled behind its back: {} acknowledged, {refused} refused with 503; \
+         SIGTERM exit in {took:?} (shutdown timeout 3 s)",
+        acked.len()
+    );
 
     let server = Binary::start(&store, &["--min-free-space", "0"]);
     let r = server
