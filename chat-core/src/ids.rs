@@ -11,21 +11,24 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-/// The error of parsing an id that is not a UUID in its hyphenated 36-character form.
+/// The error of parsing an id that is not a UUID in its lower-case hyphenated 36-character
+/// form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("must be a UUID in the hyphenated form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")]
+#[error("must be a UUID in the lower-case hyphenated form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")]
 pub struct InvalidId;
 
-/// Parses the hyphenated 36-character form of a UUID, and no other spelling.
+/// Parses the lower-case hyphenated 36-character form of a UUID, and no other spelling.
 ///
-/// `uuid` also accepts the simple, braced and URN forms; the API promises one spelling so
-/// that an id is a stable string that clients can compare.
+/// `uuid` also accepts upper case and the simple, braced and URN forms; the API promises
+/// one spelling, the one ids are written in, so that an id is a stable string that clients
+/// can compare byte for byte, and a path or link built from a parsed id is the path the
+/// client sent.
 fn parse_hyphenated(s: &str) -> Result<Uuid, InvalidId> {
     let bytes = s.as_bytes();
     let well_formed = bytes.len() == 36
         && bytes.iter().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
+            _ => matches!(b, b'0'..=b'9' | b'a'..=b'f'),
         });
     if !well_formed {
         return Err(InvalidId);
@@ -167,7 +170,11 @@ mod tests {
         let text = id.to_string();
         assert_eq!(text.len(), 36);
         assert_eq!(text.parse::<ConversationId>(), Ok(id));
-        assert_eq!(text.to_uppercase().parse::<ConversationId>(), Ok(id));
+        // Upper case is another spelling of the same UUID, and refused like the others.
+        assert_eq!(
+            text.to_uppercase().parse::<ConversationId>(),
+            Err(InvalidId)
+        );
         let simple = text.replace('-', "");
         assert_eq!(simple.parse::<ConversationId>(), Err(InvalidId));
         assert_eq!(
@@ -187,6 +194,33 @@ mod tests {
             "1234567-89ab-cdef-0123-456789abcdef0".parse::<ConversationId>(),
             Err(InvalidId)
         );
+    }
+
+    #[test]
+    fn refuses_any_upper_case_digit() {
+        let text = "0189abcd-ef01-7abc-8def-0123456789ab";
+        assert!(text.parse::<MessageId>().is_ok());
+        // One upper-case letter anywhere is enough to refuse the id.
+        for (i, c) in text.char_indices().filter(|(_, c)| c.is_ascii_alphabetic()) {
+            let mut spelled = text.to_owned();
+            spelled.replace_range(i..=i, &c.to_ascii_uppercase().to_string());
+            assert_eq!(spelled.parse::<MessageId>(), Err(InvalidId), "{spelled}");
+        }
+    }
+
+    #[test]
+    fn display_is_the_one_spelling_that_parses() {
+        let id = ProviderId::from_uuid(Uuid::from_u128(0xABCD_EF01_2345_7678_9ABC_DEF0_1234_5678));
+        let text = id.to_string();
+        assert_eq!(text, "abcdef01-2345-7678-9abc-def012345678");
+        assert_eq!(text.parse::<ProviderId>(), Ok(id));
+    }
+
+    #[test]
+    fn serde_refuses_upper_case_in_human_readable_formats() {
+        let id = UserId::new();
+        let upper = format!("\"{}\"", id.to_string().to_uppercase());
+        assert!(serde_json::from_str::<UserId>(&upper).is_err());
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub enum Rule {
     HttpUrl,
     /// A JSON object.
     JsonObject,
-    /// A UUID in hyphenated form.
+    /// A UUID in the lower-case hyphenated form.
     Uuid,
     /// A whole number within `min..=max`.
     Range {
@@ -110,7 +110,7 @@ impl fmt::Display for Rule {
             Rule::HttpUrl => f.write_str("must be an absolute http or https URL"),
             Rule::JsonObject => f.write_str("must be a JSON object"),
             Rule::Uuid => f.write_str(
-                "must be a UUID in the hyphenated form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+                "must be a UUID in the lower-case hyphenated form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
             ),
             Rule::Range { min, max } => write!(f, "must be a whole number from {min} to {max}"),
             Rule::Other(sentence) => f.write_str(sentence),

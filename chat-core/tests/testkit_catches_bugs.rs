@@ -29,6 +29,8 @@ enum Bug {
     SkipsAtPageBoundary,
     /// `message_count` is read, then (after a yield) written back plus one, without a lock.
     LostCountUpdate,
+    /// A lookup by a name holding U+0000 is a backend error, as PostgreSQL answers one.
+    NulLookupFails,
 }
 
 /// `MemoryStore` with one bug.
@@ -118,6 +120,12 @@ impl Store for Broken {
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        if self.bug == Bug::NulLookupFails && username.contains('\0') {
+            return Err(Error::backend(
+                "broken",
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            ));
+        }
         if self.bug != Bug::CaseSensitiveUsername {
             return self.inner.get_user_by_username(username).await;
         }
@@ -563,6 +571,22 @@ fn lost_counter_update_under_concurrency_is_caught() {
             concurrency::concurrent_config_creations_have_one_winner
         )),
         None
+    );
+}
+
+#[test]
+fn lookup_that_fails_on_nul_is_caught() {
+    let mut passing = unrelated();
+    passing.extend([
+        case!(user_lookup_by_username_ignores_ascii_case),
+        case!(missing_user_is_none),
+        case!(username_unique_ignoring_ascii_case),
+    ]);
+    caught(
+        Bug::NulLookupFails,
+        &[case!(lookup_with_nul_finds_nothing)],
+        "get_user_by_username(\"\\0\")",
+        &passing,
     );
 }
 

@@ -46,6 +46,8 @@ store_tests!(
     query_validation,
     operations,
     malformed_input,
+    ids_only_in_lower_case,
+    logins_with_impossible_names,
 );
 
 mod cases {
@@ -1578,5 +1580,169 @@ mod cases {
         }
         assert_eq!(s.client().get("/healthz").await.status, 200);
         assert_eq!(ada.client.get("/users/me").await.status, 200);
+    }
+
+    // ----- hostile clients: id spellings, impossible login names -----
+
+    /// `id` in upper case, checked to be another spelling.
+    fn shout(id: &str) -> String {
+        let upper = id.to_uppercase();
+        assert_ne!(upper, id, "{id} has no letter to spell otherwise");
+        upper
+    }
+
+    /// Only the lower-case hyphenated form of an id is accepted, in a path, a body or a
+    /// cursor, and the headers that name paths (`Location`, `Link`) carry that form.
+    pub async fn ids_only_in_lower_case(s: &Server) {
+        let ada = s.user("ada").await;
+        let c = &ada.client;
+        let r = c.post("/chat/conversations", json!({"title": "t"})).await;
+        let cid = uuid_of(&r.json());
+        let canonical = |id: &str| {
+            id.len() == 36
+                && id
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'))
+        };
+        assert!(canonical(&cid), "{cid}");
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/chat/conversations/{cid}").as_str())
+        );
+        for _ in 0..2 {
+            c.post(
+                "/chat/messages",
+                json!({"conversation_id": cid, "role": "user", "content": "hi"}),
+            )
+            .await;
+        }
+        let r = c
+            .post(
+                "/chat/messages",
+                json!({"conversation_id": cid, "role": "user", "content": "see"}),
+            )
+            .await;
+        let mid = uuid_of(&r.json());
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/chat/messages/{mid}").as_str())
+        );
+        let provider = c
+            .post(
+                "/chat/llm-providers",
+                json!({"name": "Local", "api_endpoint": "http://localhost:11434"}),
+            )
+            .await
+            .json();
+        let pid = uuid_of(&provider);
+
+        // In a path: 400 naming the parameter, with no Link, whichever letter is upper case.
+        let (upper_cid, upper_mid) = (shout(&cid), shout(&mid));
+        let one_upper = {
+            let at = cid.find(|ch: char| ch.is_ascii_lowercase()).unwrap();
+            let mut spelled = cid.clone();
+            spelled.replace_range(at..=at, &cid[at..=at].to_uppercase());
+            spelled
+        };
+        for path in [
+            format!("/chat/conversations/{upper_cid}"),
+            format!("/chat/conversations/{one_upper}"),
+            format!("/chat/conversations/{upper_cid}/messages?limit=1"),
+            format!("/chat/messages/{upper_mid}"),
+            format!("/chat/messages/{upper_mid}/attachments?limit=1"),
+            format!("/chat/llm-providers/{}", shout(&pid)),
+        ] {
+            let r = c.get(&path).await;
+            r.assert_error(400, "invalid_input", Some("id"));
+            assert!(r.header("link").is_none(), "{path}: {:?}", r.header("link"));
+        }
+        c.get(&format!("/chat/user-llm-configs/{}/{pid}", shout(&ada.id)))
+            .await
+            .assert_error(400, "invalid_input", Some("user_id"));
+        c.delete(&format!("/chat/conversations/{upper_cid}"))
+            .await
+            .assert_error(400, "invalid_input", Some("id"));
+
+        // In a body and in a cursor: 400 naming the field.
+        c.post(
+            "/chat/messages",
+            json!({"conversation_id": upper_cid, "role": "user", "content": "x"}),
+        )
+        .await
+        .assert_error(400, "invalid_input", Some("conversation_id"));
+        c.post(
+            "/chat/conversations",
+            json!({"title": "t", "user_id": shout(&ada.id)}),
+        )
+        .await
+        .assert_error(400, "invalid_input", Some("user_id"));
+        c.post(
+            "/chat/user-llm-configs",
+            json!({"provider_id": shout(&pid), "api_key": "sk-0123456789abcdef"}),
+        )
+        .await
+        .assert_error(400, "invalid_input", Some("provider_id"));
+        c.get(&format!("/chat/conversations?before={upper_cid}"))
+            .await
+            .assert_error(400, "invalid_input", Some("before"));
+
+        // The canonical spelling works, and the links it gets are canonical.
+        let r = c
+            .get(&format!("/chat/conversations/{cid}/messages?limit=1"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.header("link"),
+            Some(
+                format!("</chat/conversations/{cid}/messages?limit=1&after=1>; rel=\"next\"")
+                    .as_str()
+            )
+        );
+        let r = c.get("/chat/conversations?limit=1").await;
+        assert_eq!(
+            r.header("link"),
+            Some(format!("</chat/conversations?limit=1&before={cid}>; rel=\"next\"").as_str())
+        );
+        // Nothing was changed or deleted by the refused requests.
+        let conv = c.get(&format!("/chat/conversations/{cid}")).await;
+        assert_eq!(conv.status, 200);
+        assert_eq!(conv.json()["message_count"], 3);
+    }
+
+    /// A login whose name could not have been registered is 401 like any wrong credential,
+    /// on every store (PostgreSQL cannot even take U+0000 in a query), and costs the right
+    /// user nothing.
+    pub async fn logins_with_impossible_names(s: &Server) {
+        s.user("ada").await;
+        let c = s.client();
+        let too_long = "a".repeat(65);
+        for name in [
+            "\u{0}",
+            "ada\u{0}",
+            "\u{0}ada",
+            "a\u{0}a",
+            "",
+            "ad",
+            too_long.as_str(),
+            "ada lovelace",
+            "ädä",
+            "ada\u{7f}",
+        ] {
+            let r = c
+                .post(
+                    "/users/login",
+                    json!({"username": name, "password": "password-of-ada"}),
+                )
+                .await;
+            r.assert_error(401, "unauthorized", None);
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{name:?}");
+        }
+        let r = c
+            .post(
+                "/users/login",
+                json!({"username": "ADA", "password": "password-of-ada"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
     }
 }

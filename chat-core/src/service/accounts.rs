@@ -11,6 +11,7 @@ use crate::ids::{SessionId, UserId};
 use crate::input::NewUser;
 use crate::model::{Session, User};
 use crate::time;
+use crate::validation::Username;
 
 /// What a successful login hands the client.
 #[derive(Debug, Clone)]
@@ -50,9 +51,14 @@ impl ChatService {
     ///
     /// Every wrong credential is the same [`Error::Unauthorized`], and an unknown user costs
     /// the same hashing work as a wrong password, so neither the answer nor its timing tells
-    /// whether a user exists.
+    /// whether a user exists. A name that could not have been registered (any that
+    /// [`Username::parse`] refuses, U+0000 included) is an unknown user: the store is not
+    /// asked, since no store holds such a name and some cannot even take it as a query.
     pub async fn login(&self, username: &str, password: &str) -> Result<IssuedToken> {
-        let user = self.inner.store.get_user_by_username(username).await?;
+        let user = match Username::parse(username) {
+            Ok(name) => self.inner.store.get_user_by_username(name.as_str()).await?,
+            Err(_) => None,
+        };
         let stored = user.as_ref().map(|user| user.password_hash.clone());
         let password = zeroize::Zeroizing::new(password.to_owned());
         let dummy = Arc::clone(&self.inner.dummy_hash);

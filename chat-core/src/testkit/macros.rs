@@ -171,6 +171,7 @@ macro_rules! __store_cases {
                 one_config_per_user_and_provider,
                 update_config,
                 delete_config,
+                lookup_with_nul_finds_nothing,
             ]
             race [
                 concurrent_appends_are_gapless,

@@ -7,6 +7,7 @@ use chat_core::ValidationError;
 use chat_core::validation::Rule;
 use serde_json::{Map, Value};
 
+use super::SecretText;
 use crate::error::ApiError;
 
 /// A request body read from a JSON object.
@@ -68,7 +69,12 @@ impl Fields {
             .ok_or(ValidationError::new(name, Rule::Required))
     }
 
-    /// An optional id field, in the hyphenated UUID form.
+    /// A required string field that carries a secret.
+    pub(crate) fn secret(&mut self, name: &'static str) -> Result<SecretText, ValidationError> {
+        self.str(name).map(SecretText::new)
+    }
+
+    /// An optional id field, in the lower-case hyphenated UUID form.
     pub(crate) fn opt_id<T: FromStr>(
         &mut self,
         name: &'static str,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::fields::{Fields, FromFields};
 use super::responses::RoleName;
+use super::secret::SecretText;
 
 /// A registration.
 #[derive(Debug, ToSchema)]
@@ -15,7 +16,8 @@ pub struct RegisterRequest {
     /// 3 to 64 characters of `[A-Za-z0-9_.-]`, unique ignoring case.
     pub username: String,
     /// 8 to 1024 characters.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretText,
     /// At most 254 characters with exactly one `@`.
     pub email: Option<String>,
 }
@@ -24,7 +26,7 @@ impl FromFields for RegisterRequest {
     fn from_fields(f: &mut Fields) -> Result<Self, ValidationError> {
         Ok(Self {
             username: f.str("username")?,
-            password: f.str("password")?,
+            password: f.secret("password")?,
             email: f.opt_str("email")?,
         })
     }
@@ -36,14 +38,15 @@ pub struct LoginRequest {
     /// The user name, matched ignoring case.
     pub username: String,
     /// The password.
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretText,
 }
 
 impl FromFields for LoginRequest {
     fn from_fields(f: &mut Fields) -> Result<Self, ValidationError> {
         Ok(Self {
             username: f.str("username")?,
-            password: f.str("password")?,
+            password: f.secret("password")?,
         })
     }
 }
@@ -154,7 +157,8 @@ pub struct CreateConfigRequest {
     /// A provider the caller can see.
     pub provider_id: Uuid,
     /// 1 to 4096 characters, no whitespace or control characters. Never returned.
-    pub api_key: String,
+    #[schema(value_type = String, format = Password)]
+    pub api_key: SecretText,
 }
 
 impl FromFields for CreateConfigRequest {
@@ -162,7 +166,7 @@ impl FromFields for CreateConfigRequest {
         Ok(Self {
             user_id: f.opt_id::<chat_core::UserId>("user_id")?.map(Into::into),
             provider_id: f.id::<chat_core::ProviderId>("provider_id")?.into(),
-            api_key: f.str("api_key")?,
+            api_key: f.secret("api_key")?,
         })
     }
 }
@@ -171,13 +175,14 @@ impl FromFields for CreateConfigRequest {
 #[derive(Debug, ToSchema)]
 pub struct UpdateConfigRequest {
     /// 1 to 4096 characters, no whitespace or control characters. Never returned.
-    pub api_key: String,
+    #[schema(value_type = String, format = Password)]
+    pub api_key: SecretText,
 }
 
 impl FromFields for UpdateConfigRequest {
     fn from_fields(f: &mut Fields) -> Result<Self, ValidationError> {
         Ok(Self {
-            api_key: f.str("api_key")?,
+            api_key: f.secret("api_key")?,
         })
     }
 }

@@ -8,14 +8,21 @@ use crate::dto::{LoginRequest, RegisterRequest, TokenOut, UserOut};
 
 pub(crate) async fn register(ctx: Ctx<'_>) -> Reply {
     let req: RegisterRequest = ctx.body()?;
-    let new = NewUser::parse(&req.username, &req.password, req.email.as_deref())?;
+    let new = NewUser::parse(
+        &req.username,
+        req.password.expose_secret(),
+        req.email.as_deref(),
+    )?;
     let user = ctx.service.register(new).await?;
     created(&UserOut::from(user), None)
 }
 
 pub(crate) async fn login(ctx: Ctx<'_>) -> Reply {
     let req: LoginRequest = ctx.body()?;
-    let issued = ctx.service.login(&req.username, &req.password).await?;
+    let issued = ctx
+        .service
+        .login(&req.username, req.password.expose_secret())
+        .await?;
     ok(&TokenOut {
         token: issued.token.expose_secret().to_owned(),
         token_type: "Bearer",

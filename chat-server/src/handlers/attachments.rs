@@ -27,7 +27,12 @@ pub(crate) async fn list_attachments(caller: &Caller, ctx: Ctx<'_>) -> Reply {
         .list_attachments(caller, id, after, limit)
         .await?;
     let n = limit.get();
-    page::<_, AttachmentOut>(items, n, |a| format!("limit={n}&after={}", a.id), ctx.path)
+    page::<_, AttachmentOut>(
+        items,
+        n,
+        |a| format!("limit={n}&after={}", a.id),
+        &format!("/chat/messages/{id}/attachments"),
+    )
 }
 
 pub(crate) async fn get_attachment(caller: &Caller, ctx: Ctx<'_>) -> Reply {

@@ -12,7 +12,7 @@ pub(crate) async fn create_config(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let new = NewConfig::parse(
         req.user_id.map(UserId::from_uuid),
         ProviderId::from_uuid(req.provider_id),
-        &req.api_key,
+        req.api_key.expose_secret(),
     )?;
     let config = ctx.service.create_config(caller, new).await?;
     let location = format!(
@@ -34,7 +34,7 @@ pub(crate) async fn get_config(caller: &Caller, ctx: Ctx<'_>) -> Reply {
 
 pub(crate) async fn update_config(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let req: UpdateConfigRequest = ctx.body()?;
-    let api_key = chat_core::ApiKey::parse(&req.api_key)?;
+    let api_key = chat_core::ApiKey::parse(req.api_key.expose_secret())?;
     let (user, provider) = config_path(&ctx)?;
     let config = ctx
         .service

@@ -22,7 +22,12 @@ pub(crate) async fn list_conversations(caller: &Caller, ctx: Ctx<'_>) -> Reply {
         .list_conversations(caller, before, limit)
         .await?;
     let n = limit.get();
-    page::<_, ConversationOut>(items, n, |c| format!("limit={n}&before={}", c.id), ctx.path)
+    page::<_, ConversationOut>(
+        items,
+        n,
+        |c| format!("limit={n}&before={}", c.id),
+        "/chat/conversations",
+    )
 }
 
 pub(crate) async fn get_conversation(caller: &Caller, ctx: Ctx<'_>) -> Reply {

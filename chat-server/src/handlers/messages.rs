@@ -58,7 +58,7 @@ pub(crate) async fn list_messages(caller: &Caller, ctx: Ctx<'_>) -> Reply {
                 format!("limit={n}&after={}", m.seq)
             }
         },
-        ctx.path,
+        &format!("/chat/conversations/{id}/messages"),
     )
 }
 

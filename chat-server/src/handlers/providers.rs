@@ -19,7 +19,12 @@ pub(crate) async fn list_providers(caller: &Caller, ctx: Ctx<'_>) -> Reply {
     let (limit, after) = Query::parse(ctx.query)?.id_page::<ProviderId>(IdCursor::After)?;
     let items = ctx.service.list_providers(caller, after, limit).await?;
     let n = limit.get();
-    page::<_, ProviderOut>(items, n, |p| format!("limit={n}&after={}", p.id), ctx.path)
+    page::<_, ProviderOut>(
+        items,
+        n,
+        |p| format!("limit={n}&after={}", p.id),
+        "/chat/llm-providers",
+    )
 }
 
 pub(crate) async fn get_provider(caller: &Caller, ctx: Ctx<'_>) -> Reply {

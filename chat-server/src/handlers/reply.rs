@@ -30,6 +30,9 @@ pub(super) fn no_content() -> Reply {
 }
 
 /// A page as a JSON array, with a `Link` to the next page when this one is full.
+///
+/// `path` is the list's path built from its parsed ids, never the request's own path, so the
+/// link carries the canonical spelling whatever the client sent.
 pub(super) fn page<T, O: Serialize + From<T>>(
     items: Vec<T>,
     limit: usize,

@@ -83,6 +83,11 @@ impl Store for PostgresStore {
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        // PostgreSQL's text cannot hold U+0000, so no stored name has one; it also refuses
+        // such a parameter with an error, which a miss must not become.
+        if username.contains('\0') {
+            return Ok(None);
+        }
         let found = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
         ))
