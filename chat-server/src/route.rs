@@ -131,6 +131,17 @@ impl Answer {
         Answer::Page(SchemaOf::of::<T>())
     }
 
+    /// The schema of the answer's body, or of each item of a page; `None` when the body is
+    /// empty or a document of its own kind.
+    pub(crate) fn schema(self) -> Option<SchemaOf> {
+        match self {
+            Answer::Object(_, schema) | Answer::Created(schema) | Answer::Page(schema) => {
+                Some(schema)
+            }
+            Answer::NoContent | Answer::Document => None,
+        }
+    }
+
     /// The status of the answer.
     pub(crate) fn status(self) -> StatusCode {
         match self {

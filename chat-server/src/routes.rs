@@ -25,7 +25,12 @@ pub(crate) static ROUTES: &[Route] = &[
         Answer::Object(StatusCode::CREATED, SchemaOf::of::<UserOut>()),
     )
     .body::<RegisterRequest>()
-    .errors(&[StatusCode::FORBIDDEN, StatusCode::CONFLICT]),
+    // 429: too many registrations from one client address.
+    .errors(&[
+        StatusCode::FORBIDDEN,
+        StatusCode::CONFLICT,
+        StatusCode::TOO_MANY_REQUESTS,
+    ]),
     Route::new(
         Method::POST,
         "/users/login",
@@ -34,7 +39,9 @@ pub(crate) static ROUTES: &[Route] = &[
         Answer::ok::<TokenOut>(),
     )
     .body::<LoginRequest>()
-    .errors(&[StatusCode::UNAUTHORIZED]),
+    // 429: the username is locked after failures in a row, or the client address has
+    // failed too often.
+    .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
     Route::new(
         Method::POST,
         "/users/logout",
