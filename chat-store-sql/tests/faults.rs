@@ -149,6 +149,12 @@ async fn assert_all_kept(store: &dyn Store, c: &Conversation, acked: &[Message])
     assert_eq!(stored.message_count, acked.len() as u64);
 }
 
+/// The key `user` keeps for `provider`.
+async fn sealed_key(store: &dyn Store, user: UserId, provider: ProviderId) -> SealedKey {
+    let config = store.get_config(user, provider).await.unwrap();
+    config.expect("the config exists").sealed_key
+}
+
 // ----- SQLite: a full database -----
 
 /// SQLite's own limit stands in for a full disk: every append is answered honestly, the
@@ -277,12 +283,7 @@ async fn sqlite_on_a_full_disk_acknowledges_only_what_it_kept() {
     let updated = store
         .update_config(user, p.id, SealedKey(vec![9; 64]), None, time::now())
         .await;
-    let key = store
-        .get_config(user, p.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .sealed_key;
+    let key = sealed_key(&store, user, p.id).await;
     if refused_for_space(&updated) {
         assert_eq!(key, SealedKey(vec![1, 2, 3]), "a refused update is visible");
     } else {
@@ -329,13 +330,7 @@ async fn sqlite_on_a_full_disk_acknowledges_only_what_it_kept() {
     assert_all_kept(&store, &c, &acked).await;
     let stored = store.get_conversation(c.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "renamed");
-    let key = store
-        .get_config(user, p.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .sealed_key;
-    assert_eq!(key, SealedKey(vec![7]));
+    assert_eq!(sealed_key(&store, user, p.id).await, SealedKey(vec![7]));
 }
 
 // ----- SQLite: the free-space reserve -----

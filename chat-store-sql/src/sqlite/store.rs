@@ -61,6 +61,19 @@ impl SqliteStore {
         outcome
     }
 
+    /// Runs `sql`, a `DELETE … WHERE id = ?1`, as a write; whether it removed a row.
+    async fn delete_by_id(&self, sql: &'static str, id: Uuid) -> Result<bool> {
+        self.write(async {
+            let done = sqlx::query(sql)
+                .bind(id)
+                .execute(&self.writer)
+                .await
+                .map_err(be)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+    }
+
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         // Taking the write lock up front means no transaction ever has to upgrade a read
         // lock, which is what makes SQLite answer SQLITE_BUSY without waiting.
@@ -268,17 +281,10 @@ impl Store for SqliteStore {
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
-        self.write(async {
-            // Messages and their attachments go with it through ON DELETE CASCADE, in the same
-            // statement and so the same transaction.
-            let done = sqlx::query("DELETE FROM conversations WHERE id = ?1")
-                .bind(uuid(id))
-                .execute(&self.writer)
-                .await
-                .map_err(be)?;
-            Ok(done.rows_affected() > 0)
-        })
-        .await
+        // Messages and their attachments go with it through ON DELETE CASCADE, in the same
+        // statement and so the same transaction.
+        self.delete_by_id("DELETE FROM conversations WHERE id = ?1", uuid(id))
+            .await
     }
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
@@ -470,15 +476,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
-        self.write(async {
-            let done = sqlx::query("DELETE FROM attachments WHERE id = ?1")
-                .bind(uuid(id))
-                .execute(&self.writer)
-                .await
-                .map_err(be)?;
-            Ok(done.rows_affected() > 0)
-        })
-        .await
+        self.delete_by_id("DELETE FROM attachments WHERE id = ?1", uuid(id))
+            .await
     }
 
     async fn create_provider(&self, p: &LlmProvider) -> Result<()> {
@@ -558,16 +557,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
-        self.write(async {
-            // The provider's configs go with it through ON DELETE CASCADE.
-            let done = sqlx::query("DELETE FROM providers WHERE id = ?1")
-                .bind(uuid(id))
-                .execute(&self.writer)
-                .await
-                .map_err(be)?;
-            Ok(done.rows_affected() > 0)
-        })
-        .await
+        // The provider's configs go with it through ON DELETE CASCADE.
+        self.delete_by_id("DELETE FROM providers WHERE id = ?1", uuid(id))
+            .await
     }
 
     async fn create_config(&self, c: &UserLlmConfig) -> Result<()> {
