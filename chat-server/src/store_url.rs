@@ -176,8 +176,12 @@ impl StoreUrl {
             }
             StoreUrl::Sqlite(file) => {
                 ensure_parent(file).map_err(|e| fail(Box::new(e)))?;
+                let mut sqlite = chat_store_sql::SqliteOptions::default();
+                if let Some(bytes) = options.min_free_space {
+                    sqlite.min_free_space = bytes;
+                }
                 Arc::new(
-                    chat_store_sql::SqliteStore::open(file)
+                    chat_store_sql::SqliteStore::open_with(file, sqlite)
                         .await
                         .map_err(|e| fail(Box::new(e)))?,
                 )

@@ -8,6 +8,7 @@ use std::future::Future;
 
 use chat_core::{Entity, Error, Result};
 
+use crate::faults::classify;
 use crate::rows::Dialect;
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -29,7 +30,7 @@ pub(crate) async fn found<R: Dialect>(
     probe
         .await
         .map(|row| row.is_some())
-        .map_err(|error| Error::backend(R::BACKEND, error))
+        .map_err(|error| classify(R::BACKEND, error))
 }
 
 /// The answer to an insert into a table unique on its id and on `key`: on a unique
@@ -46,7 +47,7 @@ pub(crate) async fn insert_keyed<T>(
         Err(e) if is_unique_violation(&e) => {
             Err(conflict(entity, if key_taken.await? { key } else { "id" }))
         }
-        Err(e) => Err(Error::backend(backend, e)),
+        Err(e) => Err(classify(backend, e)),
     }
 }
 
@@ -73,6 +74,6 @@ pub(crate) async fn insert_under<T>(
         }
         Err(e) if is_unique_violation(&e) => Err(conflict(entity, "id")),
         Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(parent)),
-        Err(e) => Err(Error::backend(backend, e)),
+        Err(e) => Err(classify(backend, e)),
     }
 }

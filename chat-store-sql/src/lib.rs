@@ -4,6 +4,8 @@
 
 mod error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod faults;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod inserts;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
 
+use crate::faults::classify;
 use crate::values::{Corrupt, metadata_from_text, role, to_u64};
 
 /// What [`user`] reads.
@@ -95,7 +96,7 @@ where
     }
 }
 
-/// The value in `column`, with a driver error kept as the source of [`Error::Backend`].
+/// The value in `column`, with a driver error kept as the source of the error.
 pub(crate) fn get<'r, R, T>(row: &'r R, column: &str) -> Result<T>
 where
     R: Dialect,
@@ -103,7 +104,7 @@ where
     T: Decode<'r, R::Database> + Type<R::Database>,
 {
     row.try_get(column)
-        .map_err(|error| Error::backend(R::BACKEND, error))
+        .map_err(|error| classify(R::BACKEND, error))
 }
 
 /// The model in the row a query found, if it found one.
@@ -112,7 +113,7 @@ pub(crate) fn one<R: Dialect, T>(
     map: fn(&R) -> Result<T>,
 ) -> Result<Option<T>> {
     found
-        .map_err(|error| Error::backend(R::BACKEND, error))?
+        .map_err(|error| classify(R::BACKEND, error))?
         .as_ref()
         .map(map)
         .transpose()
@@ -124,7 +125,7 @@ pub(crate) fn all<R: Dialect, T>(
     map: fn(&R) -> Result<T>,
 ) -> Result<Vec<T>> {
     found
-        .map_err(|error| Error::backend(R::BACKEND, error))?
+        .map_err(|error| classify(R::BACKEND, error))?
         .iter()
         .map(map)
         .collect()

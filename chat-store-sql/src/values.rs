@@ -15,10 +15,6 @@ pub(crate) struct Corrupt(pub(crate) String);
 #[error("a value is out of the database's range: {0}")]
 pub(crate) struct OutOfRange(pub(crate) &'static str);
 
-pub(crate) fn backend_error(backend: &'static str) -> impl Fn(sqlx::Error) -> Error {
-    move |error| Error::backend(backend, error)
-}
-
 /// A count or `seq` from the model as the database's signed 64-bit integer.
 pub(crate) fn to_i64(backend: &'static str, value: u64, what: &'static str) -> Result<i64> {
     i64::try_from(value).map_err(|_| Error::backend(backend, OutOfRange(what)))

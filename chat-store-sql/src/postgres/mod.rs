@@ -11,14 +11,13 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::OpenError;
+use crate::faults::POSTGRES as BACKEND;
 use crate::schema::{check_versions, migrate_error};
 
 mod redact;
 mod store;
 
 use redact::{Redacted, redact, url_password};
-
-const BACKEND: &str = "postgres";
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -32,15 +31,19 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// Connections the pool keeps open even when idle.
     pub min_connections: u32,
-    /// How long an operation waits for a free connection before failing.
+    /// How long an operation waits for a connection before it fails with
+    /// [`Unavailable::Unreachable`](chat_core::Unavailable::Unreachable): all of them busy,
+    /// or the server not answering. Default 5 s, so that a request answers 503 within that
+    /// when the database is down rather than hang.
     pub acquire_timeout: Duration,
     /// How long opening the store waits for the server to answer.
     pub connect_timeout: Duration,
     /// Idle connections above `min_connections` are closed after this long.
     pub idle_timeout: Option<Duration>,
     /// Ping an idle connection before handing it out, so one the server has dropped (a
-    /// restart, a network cut) is replaced instead of failing a request. Costs a round
-    /// trip per operation; sqlx's default.
+    /// restart, a network cut) is replaced instead of failing a request, and a server that
+    /// comes back is served again without a restart. Costs a round trip per operation;
+    /// sqlx's default.
     pub test_before_acquire: bool,
     /// The schema to keep the tables in (created if missing when migrating), instead of
     /// the connection's default `search_path`.
@@ -56,7 +59,7 @@ impl Default for PostgresOptions {
         Self {
             max_connections: 10,
             min_connections: 0,
-            acquire_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(600)),
             test_before_acquire: true,
@@ -72,6 +75,12 @@ impl Default for PostgresOptions {
 /// conversation row with `UPDATE … RETURNING` in the same statement that inserts the
 /// message; the row lock that the update takes orders appenders on every server sharing
 /// the database, so `seq` has no gaps and no repeats.
+///
+/// A write answers `Ok` only after its commit. A server that cannot be reached answers
+/// [`Unavailable::Unreachable`](chat_core::Unavailable::Unreachable) within
+/// [`acquire_timeout`](PostgresOptions::acquire_timeout), and one whose disk is full
+/// [`Unavailable::OutOfSpace`](chat_core::Unavailable::OutOfSpace); the pool reconnects by
+/// itself when the server is back.
 ///
 /// *Requires the `postgres` feature.*
 #[derive(Clone)]

@@ -1,5 +1,11 @@
 //! Every [`Store`] operation in PostgreSQL's SQL, in the same order as `sqlite/store.rs`
 //! so the two read side by side, and how a PostgreSQL row holds a time.
+//!
+//! Writes with `RETURNING` take their row with `fetch_optional`, which in sqlx-postgres
+//! 0.8 reads every response of the statement up to `ReadyForQuery` (its
+//! `connection/executor.rs`), so a commit that fails after the row was sent is still
+//! reported, and never a row of a change that was rolled back. (sqlx-sqlite's stops at the
+//! first row; `sqlite/store.rs` says what it does instead.)
 
 use async_trait::async_trait;
 use chat_core::{
@@ -12,6 +18,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{BACKEND, PostgresStore};
+use crate::faults::postgres as be;
 use crate::inserts::{
     conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
 };
@@ -20,11 +27,7 @@ use crate::rows::{
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
     provider, session, user,
 };
-use crate::values::{backend_error, limit, metadata_to_text, seq_bounds, to_i64, to_u64, uuid};
-
-fn be(error: sqlx::Error) -> Error {
-    backend_error(BACKEND)(error)
-}
+use crate::values::{limit, metadata_to_text, seq_bounds, to_i64, to_u64, uuid};
 
 impl Dialect for PgRow {
     const BACKEND: &'static str = BACKEND;

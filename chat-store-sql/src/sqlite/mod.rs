@@ -2,18 +2,26 @@
 //! each `Store` operation is in `store.rs`.
 
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::Result;
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+};
 
 use crate::OpenError;
+use crate::faults::{self, SQLITE as BACKEND};
 use crate::schema::{check_versions, migrate_error};
 
+mod space;
 mod store;
 
-const BACKEND: &str = "sqlite";
+use space::{DEFAULT_MIN_FREE_SPACE, Space};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -54,6 +62,12 @@ pub struct SqliteOptions {
     /// schema is behind fails with [`OpenError::SchemaTooOld`] until an operator runs
     /// [`SqliteStore::migrate`].
     pub migrate_on_open: bool,
+    /// Below this many free bytes on the database's file system, writes are refused with
+    /// [`Unavailable::OutOfSpace`](chat_core::Unavailable::OutOfSpace) before they start,
+    /// changing nothing, and `ping` says so; reads go on, and writes resume by themselves
+    /// once space is freed. 0 turns the check off (SQLite still refuses, with the same
+    /// error, a commit it cannot write). Default 64 MiB.
+    pub min_free_space: u64,
 }
 
 impl Default for SqliteOptions {
@@ -65,6 +79,7 @@ impl Default for SqliteOptions {
             synchronous: SqliteSynchronous::Normal,
             create_if_missing: true,
             migrate_on_open: true,
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
         }
     }
 }
@@ -77,12 +92,19 @@ impl Default for SqliteOptions {
 /// [`busy_timeout`](SqliteOptions::busy_timeout) rather than fail part-way through. Reads use
 /// a pool of their own and run beside writes.
 ///
+/// A write answers `Ok` only after its commit succeeded. A full disk answers
+/// [`Unavailable::OutOfSpace`](chat_core::Unavailable::OutOfSpace), before the write starts
+/// when less than [`min_free_space`](SqliteOptions::min_free_space) is free, or when SQLite
+/// cannot write the commit; either way nothing of the write is kept, and writes work again
+/// once there is room, without reopening.
+///
 /// *Requires the `sqlite` feature.*
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     location: String,
+    space: Arc<Space>,
 }
 
 impl SqliteStore {
@@ -133,6 +155,7 @@ impl SqliteStore {
             // A connection to a local file cannot be dropped by a peer, so pinging it
             // before every use would only add a round trip to its thread.
             .test_before_acquire(false)
+            .after_release(still_usable)
             .connect_with(connect.clone())
             .await
             .map_err(connect_error)?;
@@ -143,6 +166,7 @@ impl SqliteStore {
                 .test_before_acquire(false)
                 .connect_lazy_with(connect),
             writer,
+            space: Arc::new(Space::new(path.to_path_buf(), options.min_free_space)),
             location,
         };
         store.check_and_migrate(options.migrate_on_open).await?;
@@ -157,6 +181,25 @@ impl SqliteStore {
     /// [`OpenError::Migrate`] if a migration fails.
     pub async fn migrate(&self) -> Result<(), OpenError> {
         self.check_and_migrate(true).await
+    }
+
+    /// Changes the free-space reserve of [`SqliteOptions::min_free_space`] while the store is
+    /// open.
+    pub fn set_min_free_space(&self, bytes: u64) {
+        self.space.set_reserve(bytes);
+    }
+
+    /// Sets SQLite's `max_page_count` on the writer connection and answers the limit SQLite
+    /// settled on (never below the database's size), so that tests can fill a database
+    /// without filling a disk. The limit lasts as long as that connection.
+    #[doc(hidden)]
+    pub async fn set_max_page_count(&self, pages: u64) -> Result<u64> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        let limit: i64 = sqlx::query_scalar(&format!("PRAGMA max_page_count = {pages}"))
+            .fetch_one(&self.writer)
+            .await
+            .map_err(faults::sqlite)?;
+        Ok(u64::try_from(limit).unwrap_or(0))
     }
 
     /// Closes every connection, waiting for operations in flight.
@@ -188,4 +231,26 @@ impl SqliteStore {
             .fetch_all(&self.writer)
             .await
     }
+}
+
+/// Whether the writer connection may go back to the pool: not if it is still inside a
+/// transaction that sqlx could not end.
+///
+/// When a commit fails (a full disk), SQLite has already rolled the transaction back, so
+/// the `ROLLBACK` that sqlx sends when the transaction is dropped fails too, and sqlx still
+/// counts the transaction as open: every later `BEGIN` on that connection would be refused.
+/// Such a connection is closed instead, and the pool opens a fresh one.
+fn still_usable(
+    conn: &mut SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        // The rollback of a dropped transaction is queued to the connection's thread;
+        // a ping comes back after it has run.
+        conn.ping().await?;
+        Ok(!conn.is_in_transaction())
+    })
 }

@@ -1,6 +1,8 @@
 //! Every [`Store`] operation in SQLite's SQL, in the same order as `postgres/store.rs` so
 //! the two read side by side, and how a SQLite row holds a time.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
@@ -13,6 +15,7 @@ use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{BACKEND, SqliteStore};
+use crate::faults::sqlite as be;
 use crate::inserts::{
     conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
 };
@@ -22,13 +25,8 @@ use crate::rows::{
     provider, session, user,
 };
 use crate::values::{
-    backend_error, from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64,
-    uuid,
+    from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64, uuid,
 };
-
-fn be(error: sqlx::Error) -> Error {
-    backend_error(BACKEND)(error)
-}
 
 impl Dialect for SqliteRow {
     const BACKEND: &'static str = BACKEND;
@@ -42,7 +40,40 @@ impl Dialect for SqliteRow {
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, user_id, seq, role, content, metadata, created_at";
 
+/// The row a write's `RETURNING` gave, taken only after the statement ran to its end.
+///
+/// Outside a transaction SQLite commits when a writing statement ends. sqlx-sqlite's
+/// `fetch_optional` (and `fetch_one`) stop at the first row and reset the statement, so a
+/// commit that then fails (a full disk) goes unseen, and the row of a change that was
+/// rolled back would be answered. `fetch_all` steps the statement to its end, where the
+/// commit's error is reported; these statements return one row at most.
+fn returned<T>(rows: Result<Vec<T>, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {
+    rows.map(|rows| rows.into_iter().next())
+}
+
 impl SqliteStore {
+    /// Runs a write: refused before it starts, changing nothing, while the disk is below
+    /// the reserve; and what it found (room, or a full disk) is remembered for `ping`.
+    async fn write<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
+        self.space.check_write()?;
+        let outcome = op.await;
+        self.space.note(&outcome);
+        outcome
+    }
+
+    /// Runs `sql`, a `DELETE … WHERE id = ?1`, as a write; whether it removed a row.
+    async fn delete_by_id(&self, sql: &'static str, id: Uuid) -> Result<bool> {
+        self.write(async {
+            let done = sqlx::query(sql)
+                .bind(id)
+                .execute(&self.writer)
+                .await
+                .map_err(be)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+    }
+
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         // Taking the write lock up front means no transaction ever has to upgrade a read
         // lock, which is what makes SQLite answer SQLITE_BUSY without waiting.
@@ -57,6 +88,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        self.space.check_ping()?;
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
@@ -65,25 +97,28 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: &User) -> Result<()> {
-        let key = username_key(&user.username);
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, password_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(uuid(user.id))
-        .bind(&user.username)
-        .bind(&key)
-        .bind(&user.email)
-        .bind(&user.password_hash.0)
-        .bind(to_micros(user.created_at))
-        .execute(&self.writer)
-        .await;
-        let username_taken = found(
-            sqlx::query("SELECT 1 FROM users WHERE username_key = ?1")
-                .bind(&key)
-                .fetch_optional(&self.writer),
-        );
-        insert_keyed(BACKEND, inserted, Entity::User, "username", username_taken).await
+        self.write(async {
+            let key = username_key(&user.username);
+            let inserted = sqlx::query(
+                "INSERT INTO users (id, username, username_key, email, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(uuid(user.id))
+            .bind(&user.username)
+            .bind(&key)
+            .bind(&user.email)
+            .bind(&user.password_hash.0)
+            .bind(to_micros(user.created_at))
+            .execute(&self.writer)
+            .await;
+            let username_taken = found(
+                sqlx::query("SELECT 1 FROM users WHERE username_key = ?1")
+                    .bind(&key)
+                    .fetch_optional(&self.writer),
+            );
+            insert_keyed(BACKEND, inserted, Entity::User, "username", username_taken).await
+        })
+        .await
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
@@ -105,23 +140,26 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        let inserted = sqlx::query(
-            "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(&session.token_hash.0[..])
-        .bind(uuid(session.id))
-        .bind(uuid(session.user_id))
-        .bind(to_micros(session.created_at))
-        .bind(to_micros(session.expires_at))
-        .execute(&self.writer)
-        .await;
-        let token_taken = found(
-            sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1")
-                .bind(&session.token_hash.0[..])
-                .fetch_optional(&self.writer),
-        );
-        insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
+        self.write(async {
+            let inserted = sqlx::query(
+                "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(&session.token_hash.0[..])
+            .bind(uuid(session.id))
+            .bind(uuid(session.user_id))
+            .bind(to_micros(session.created_at))
+            .bind(to_micros(session.expires_at))
+            .execute(&self.writer)
+            .await;
+            let token_taken = found(
+                sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1")
+                    .bind(&session.token_hash.0[..])
+                    .fetch_optional(&self.writer),
+            );
+            insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
+        })
+        .await
     }
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
@@ -135,45 +173,54 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
-            .bind(&token_hash.0[..])
-            .execute(&self.writer)
-            .await
-            .map_err(be)?;
-        Ok(done.rows_affected() > 0)
+        self.write(async {
+            let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+                .bind(&token_hash.0[..])
+                .execute(&self.writer)
+                .await
+                .map_err(be)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
-            .bind(to_micros(now))
-            .execute(&self.writer)
-            .await
-            .map_err(be)?;
-        Ok(done.rows_affected())
+        self.write(async {
+            let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+                .bind(to_micros(now))
+                .execute(&self.writer)
+                .await
+                .map_err(be)?;
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     async fn create_conversation(&self, c: &Conversation) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO conversations
-                 (id, user_id, title, created_at, updated_at, message_count, last_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
-        )
-        .bind(uuid(c.id))
-        .bind(uuid(c.user_id))
-        .bind(&c.title)
-        .bind(to_micros(c.created_at))
-        .bind(to_micros(c.updated_at))
-        .bind(to_i64(BACKEND, c.message_count, "message_count")?)
-        .execute(&self.writer)
+        self.write(async {
+            sqlx::query(
+                "INSERT INTO conversations
+                     (id, user_id, title, created_at, updated_at, message_count, last_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+            )
+            .bind(uuid(c.id))
+            .bind(uuid(c.user_id))
+            .bind(&c.title)
+            .bind(to_micros(c.created_at))
+            .bind(to_micros(c.updated_at))
+            .bind(to_i64(BACKEND, c.message_count, "message_count")?)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    conflict(Entity::Conversation, "id")
+                } else {
+                    be(e)
+                }
+            })?;
+            Ok(())
+        })
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                conflict(Entity::Conversation, "id")
-            } else {
-                be(e)
-            }
-        })?;
-        Ok(())
     }
 
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
@@ -218,65 +265,68 @@ impl Store for SqliteStore {
         title: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Conversation>> {
-        let found = sqlx::query(&format!(
-            "UPDATE conversations SET title = ?2, updated_at = ?3 WHERE id = ?1
-             RETURNING {CONVERSATION_COLUMNS}"
-        ))
-        .bind(uuid(id))
-        .bind(title)
-        .bind(to_micros(at))
-        .fetch_optional(&self.writer)
-        .await;
-        one(found, conversation)
+        self.write(async {
+            let found = sqlx::query(&format!(
+                "UPDATE conversations SET title = ?2, updated_at = ?3 WHERE id = ?1
+                 RETURNING {CONVERSATION_COLUMNS}"
+            ))
+            .bind(uuid(id))
+            .bind(title)
+            .bind(to_micros(at))
+            .fetch_all(&self.writer)
+            .await;
+            one(returned(found), conversation)
+        })
+        .await
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
         // Messages and their attachments go with it through ON DELETE CASCADE, in the same
         // statement and so the same transaction.
-        let done = sqlx::query("DELETE FROM conversations WHERE id = ?1")
-            .bind(uuid(id))
-            .execute(&self.writer)
+        self.delete_by_id("DELETE FROM conversations WHERE id = ?1", uuid(id))
             .await
-            .map_err(be)?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
-        let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
-        // One statement: it reads the conversation's last_seq and inserts under SQLite's
-        // write lock, which it holds from its first step, and the schema's trigger moves
-        // the counters in the same statement. So every appender, in this process or
-        // another, gets the next number, and a failed insert leaves the counters alone.
-        let inserted: std::result::Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO messages
-                 (id, conversation_id, user_id, seq, role, content, metadata, created_at)
-             SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
-             WHERE id = ?2 AND user_id = ?3
-             RETURNING seq",
-        )
-        .bind(uuid(draft.id))
-        .bind(uuid(draft.conversation_id))
-        .bind(uuid(draft.user_id))
-        .bind(draft.role.as_str())
-        .bind(&draft.content)
-        .bind(metadata)
-        .bind(to_micros(draft.created_at))
-        .fetch_optional(&self.writer)
-        .await;
-        let id_taken = found(
-            sqlx::query("SELECT 1 FROM messages WHERE id = ?1")
-                .bind(uuid(draft.id))
-                .fetch_optional(&self.writer),
-        );
-        let seq = insert_under(
-            BACKEND,
-            inserted,
-            Entity::Message,
-            Entity::Conversation,
-            id_taken,
-        )
-        .await?;
-        Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
+        self.write(async {
+            let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
+            // One statement: it reads the conversation's last_seq and inserts under SQLite's
+            // write lock, which it holds from its first step, and the schema's trigger moves
+            // the counters in the same statement. So every appender, in this process or
+            // another, gets the next number, and a failed insert leaves the counters alone.
+            // It commits when it ends, so its row is taken only after that (see `returned`).
+            let inserted = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO messages
+                     (id, conversation_id, user_id, seq, role, content, metadata, created_at)
+                 SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
+                 WHERE id = ?2 AND user_id = ?3
+                 RETURNING seq",
+            )
+            .bind(uuid(draft.id))
+            .bind(uuid(draft.conversation_id))
+            .bind(uuid(draft.user_id))
+            .bind(draft.role.as_str())
+            .bind(&draft.content)
+            .bind(metadata)
+            .bind(to_micros(draft.created_at))
+            .fetch_all(&self.writer)
+            .await;
+            let id_taken = found(
+                sqlx::query("SELECT 1 FROM messages WHERE id = ?1")
+                    .bind(uuid(draft.id))
+                    .fetch_optional(&self.writer),
+            );
+            let seq = insert_under(
+                BACKEND,
+                returned(inserted),
+                Entity::Message,
+                Entity::Conversation,
+                id_taken,
+            )
+            .await?;
+            Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
+        })
+        .await
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
@@ -321,62 +371,71 @@ impl Store for SqliteStore {
     }
 
     async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
-        let conversation: Option<Uuid> =
-            sqlx::query_scalar("DELETE FROM messages WHERE id = ?1 RETURNING conversation_id")
-                .bind(uuid(id))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(be)?;
-        let Some(conversation) = conversation else {
-            // Give the write lock back now rather than when the pool gets round to it.
-            tx.rollback().await.map_err(be)?;
-            return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE conversations SET message_count = message_count - 1, updated_at = ?2
-             WHERE id = ?1",
-        )
-        .bind(conversation)
-        .bind(to_micros(at))
-        .execute(&mut *tx)
+        self.write(async {
+            let mut tx = self.write_tx().await?;
+            // The commit below is what counts here, but the statement runs to its end all
+            // the same, so that no error of its own is left unread.
+            let conversation: Option<Uuid> = returned(
+                sqlx::query_scalar("DELETE FROM messages WHERE id = ?1 RETURNING conversation_id")
+                    .bind(uuid(id))
+                    .fetch_all(&mut *tx)
+                    .await,
+            )
+            .map_err(be)?;
+            let Some(conversation) = conversation else {
+                // Give the write lock back now rather than when the pool gets round to it.
+                tx.rollback().await.map_err(be)?;
+                return Ok(false);
+            };
+            sqlx::query(
+                "UPDATE conversations SET message_count = message_count - 1, updated_at = ?2
+                 WHERE id = ?1",
+            )
+            .bind(conversation)
+            .bind(to_micros(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+            tx.commit().await.map_err(be)?;
+            Ok(true)
+        })
         .await
-        .map_err(be)?;
-        tx.commit().await.map_err(be)?;
-        Ok(true)
     }
 
     async fn create_attachment(&self, a: &Attachment) -> Result<()> {
-        // Inserting from the message row makes "the message exists and its conversation and
-        // owner are these" one statement with the insert.
-        let inserted = sqlx::query(
-            "INSERT INTO attachments
-                 (id, message_id, conversation_id, user_id, file_type, file_path, created_at)
-             SELECT ?1, id, conversation_id, user_id, ?5, ?6, ?7 FROM messages
-             WHERE id = ?2 AND conversation_id = ?3 AND user_id = ?4",
-        )
-        .bind(uuid(a.id))
-        .bind(uuid(a.message_id))
-        .bind(uuid(a.conversation_id))
-        .bind(uuid(a.user_id))
-        .bind(&a.file_type)
-        .bind(&a.file_path)
-        .bind(to_micros(a.created_at))
-        .execute(&self.writer)
-        .await;
-        let inserted = inserted.map(|done| (done.rows_affected() > 0).then_some(()));
-        let id_taken = found(
-            sqlx::query("SELECT 1 FROM attachments WHERE id = ?1")
-                .bind(uuid(a.id))
-                .fetch_optional(&self.writer),
-        );
-        insert_under(
-            BACKEND,
-            inserted,
-            Entity::Attachment,
-            Entity::Message,
-            id_taken,
-        )
+        self.write(async {
+            // Inserting from the message row makes "the message exists and its conversation and
+            // owner are these" one statement with the insert.
+            let inserted = sqlx::query(
+                "INSERT INTO attachments
+                     (id, message_id, conversation_id, user_id, file_type, file_path, created_at)
+                 SELECT ?1, id, conversation_id, user_id, ?5, ?6, ?7 FROM messages
+                 WHERE id = ?2 AND conversation_id = ?3 AND user_id = ?4",
+            )
+            .bind(uuid(a.id))
+            .bind(uuid(a.message_id))
+            .bind(uuid(a.conversation_id))
+            .bind(uuid(a.user_id))
+            .bind(&a.file_type)
+            .bind(&a.file_path)
+            .bind(to_micros(a.created_at))
+            .execute(&self.writer)
+            .await;
+            let inserted = inserted.map(|done| (done.rows_affected() > 0).then_some(()));
+            let id_taken = found(
+                sqlx::query("SELECT 1 FROM attachments WHERE id = ?1")
+                    .bind(uuid(a.id))
+                    .fetch_optional(&self.writer),
+            );
+            insert_under(
+                BACKEND,
+                inserted,
+                Entity::Attachment,
+                Entity::Message,
+                id_taken,
+            )
+            .await
+        })
         .await
     }
 
@@ -417,35 +476,34 @@ impl Store for SqliteStore {
     }
 
     async fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM attachments WHERE id = ?1")
-            .bind(uuid(id))
-            .execute(&self.writer)
+        self.delete_by_id("DELETE FROM attachments WHERE id = ?1", uuid(id))
             .await
-            .map_err(be)?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn create_provider(&self, p: &LlmProvider) -> Result<()> {
-        let key = provider_name_key(&p.name);
-        let inserted = sqlx::query(
-            "INSERT INTO providers (id, owner_id, name, name_key, api_endpoint, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(uuid(p.id))
-        .bind(p.owner_id.map(uuid))
-        .bind(&p.name)
-        .bind(&key)
-        .bind(&p.api_endpoint)
-        .bind(to_micros(p.created_at))
-        .execute(&self.writer)
-        .await;
-        let name_taken = found(
-            sqlx::query("SELECT 1 FROM providers WHERE owner_id IS ?1 AND name_key = ?2")
-                .bind(p.owner_id.map(uuid))
-                .bind(&key)
-                .fetch_optional(&self.writer),
-        );
-        insert_keyed(BACKEND, inserted, Entity::Provider, "name", name_taken).await
+        self.write(async {
+            let key = provider_name_key(&p.name);
+            let inserted = sqlx::query(
+                "INSERT INTO providers (id, owner_id, name, name_key, api_endpoint, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(uuid(p.id))
+            .bind(p.owner_id.map(uuid))
+            .bind(&p.name)
+            .bind(&key)
+            .bind(&p.api_endpoint)
+            .bind(to_micros(p.created_at))
+            .execute(&self.writer)
+            .await;
+            let name_taken = found(
+                sqlx::query("SELECT 1 FROM providers WHERE owner_id IS ?1 AND name_key = ?2")
+                    .bind(p.owner_id.map(uuid))
+                    .bind(&key)
+                    .fetch_optional(&self.writer),
+            );
+            insert_keyed(BACKEND, inserted, Entity::Provider, "name", name_taken).await
+        })
+        .await
     }
 
     async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
@@ -500,50 +558,49 @@ impl Store for SqliteStore {
 
     async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
         // The provider's configs go with it through ON DELETE CASCADE.
-        let done = sqlx::query("DELETE FROM providers WHERE id = ?1")
-            .bind(uuid(id))
-            .execute(&self.writer)
+        self.delete_by_id("DELETE FROM providers WHERE id = ?1", uuid(id))
             .await
-            .map_err(be)?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn create_config(&self, c: &UserLlmConfig) -> Result<()> {
-        let inserted = sqlx::query(
-            "INSERT INTO configs
-                 (id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(uuid(c.id))
-        .bind(uuid(c.user_id))
-        .bind(uuid(c.provider_id))
-        .bind(&c.sealed_key.0)
-        .bind(&c.api_key_hint)
-        .bind(to_micros(c.created_at))
-        .bind(to_micros(c.updated_at))
-        .execute(&self.writer)
-        .await;
-        // Report what MemoryStore reports first: a missing provider, then the
-        // (user, provider) clash, then the id.
-        let pair_taken = async {
-            let provider = sqlx::query("SELECT 1 FROM providers WHERE id = ?1")
-                .bind(uuid(c.provider_id))
-                .fetch_optional(&self.writer);
-            if !found(provider).await? {
+        self.write(async {
+            let inserted = sqlx::query(
+                "INSERT INTO configs
+                     (id, user_id, provider_id, sealed_key, api_key_hint, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(uuid(c.id))
+            .bind(uuid(c.user_id))
+            .bind(uuid(c.provider_id))
+            .bind(&c.sealed_key.0)
+            .bind(&c.api_key_hint)
+            .bind(to_micros(c.created_at))
+            .bind(to_micros(c.updated_at))
+            .execute(&self.writer)
+            .await;
+            // Report what MemoryStore reports first: a missing provider, then the
+            // (user, provider) clash, then the id.
+            let pair_taken = async {
+                let provider = sqlx::query("SELECT 1 FROM providers WHERE id = ?1")
+                    .bind(uuid(c.provider_id))
+                    .fetch_optional(&self.writer);
+                if !found(provider).await? {
+                    return Err(Error::NotFound(Entity::Provider));
+                }
+                found(
+                    sqlx::query("SELECT 1 FROM configs WHERE user_id = ?1 AND provider_id = ?2")
+                        .bind(uuid(c.user_id))
+                        .bind(uuid(c.provider_id))
+                        .fetch_optional(&self.writer),
+                )
+                .await
+            };
+            if matches!(&inserted, Err(e) if is_foreign_key_violation(e)) {
                 return Err(Error::NotFound(Entity::Provider));
             }
-            found(
-                sqlx::query("SELECT 1 FROM configs WHERE user_id = ?1 AND provider_id = ?2")
-                    .bind(uuid(c.user_id))
-                    .bind(uuid(c.provider_id))
-                    .fetch_optional(&self.writer),
-            )
-            .await
-        };
-        if matches!(&inserted, Err(e) if is_foreign_key_violation(e)) {
-            return Err(Error::NotFound(Entity::Provider));
-        }
-        insert_keyed(BACKEND, inserted, Entity::Config, "provider_id", pair_taken).await
+            insert_keyed(BACKEND, inserted, Entity::Config, "provider_id", pair_taken).await
+        })
+        .await
     }
 
     async fn get_config(
@@ -569,28 +626,34 @@ impl Store for SqliteStore {
         api_key_hint: Option<String>,
         at: DateTime<Utc>,
     ) -> Result<Option<UserLlmConfig>> {
-        let found = sqlx::query(&format!(
-            "UPDATE configs SET sealed_key = ?3, api_key_hint = ?4, updated_at = ?5
-             WHERE user_id = ?1 AND provider_id = ?2
-             RETURNING {CONFIG_COLUMNS}"
-        ))
-        .bind(uuid(user))
-        .bind(uuid(provider))
-        .bind(sealed_key.0)
-        .bind(api_key_hint)
-        .bind(to_micros(at))
-        .fetch_optional(&self.writer)
-        .await;
-        one(found, config)
+        self.write(async {
+            let found = sqlx::query(&format!(
+                "UPDATE configs SET sealed_key = ?3, api_key_hint = ?4, updated_at = ?5
+                 WHERE user_id = ?1 AND provider_id = ?2
+                 RETURNING {CONFIG_COLUMNS}"
+            ))
+            .bind(uuid(user))
+            .bind(uuid(provider))
+            .bind(sealed_key.0)
+            .bind(api_key_hint)
+            .bind(to_micros(at))
+            .fetch_all(&self.writer)
+            .await;
+            one(returned(found), config)
+        })
+        .await
     }
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM configs WHERE user_id = ?1 AND provider_id = ?2")
-            .bind(uuid(user))
-            .bind(uuid(provider))
-            .execute(&self.writer)
-            .await
-            .map_err(be)?;
-        Ok(done.rows_affected() > 0)
+        self.write(async {
+            let done = sqlx::query("DELETE FROM configs WHERE user_id = ?1 AND provider_id = ?2")
+                .bind(uuid(user))
+                .bind(uuid(provider))
+                .execute(&self.writer)
+                .await
+                .map_err(be)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 }
