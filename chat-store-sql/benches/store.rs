@@ -6,9 +6,10 @@
 //!
 //! - appends per second from 1 task and from 32 tasks (each on its own conversation, as
 //!   32 users would be), against a raw baseline that inserts the same message rows with
-//!   one autocommit `INSERT … RETURNING seq` each (read with `fetch_optional`, which in
-//!   sqlx's SQLite driver is markedly faster than `execute`) and keeps `seq` in a local
-//!   counter, which is only right
+//!   one autocommit `INSERT … RETURNING seq` each, stepped to its end as the store does
+//!   (`fetch_all`: sqlx-sqlite's `fetch_optional` stops at the first row, before SQLite
+//!   commits, so it would time writes whose commit is never checked), and keeps `seq` in a
+//!   local counter, which is only right
 //!   for a single process (in SQLite the schema's trigger still moves the conversation's
 //!   counters for it; in PostgreSQL the baseline skips that update);
 //! - the newest page of 50 messages from a conversation of 1,000 and one of 1,000,000,
@@ -305,7 +306,7 @@ async fn sqlite() {
                     "message {i} of task {t}, a sentence of ordinary length"
                 ))
                 .bind(chat_core::time::now().timestamp_micros())
-                .fetch_optional(&writer)
+                .fetch_all(&writer)
                 .await
                 .expect("raw insert");
             })
