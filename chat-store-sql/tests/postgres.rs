@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chat_core::Store;
+use chat_core::testkit::faults::CommitFaultFactory;
 use chat_core::testkit::{ReopenableStoreFactory, StoreFactory, several_stores};
 use chat_store_sql::{OpenError, PostgresOptions, PostgresStore};
 use sqlx::Connection;
@@ -132,6 +133,76 @@ impl ReopenableStoreFactory for Fresh {
 }
 
 chat_core::store_tests!(suite, Fresh, durable);
+
+/// The tables every write touches, for the commit-fault triggers.
+const TABLES: [&str; 7] = [
+    "users",
+    "sessions",
+    "conversations",
+    "messages",
+    "attachments",
+    "providers",
+    "configs",
+];
+
+/// Fresh stores whose commits the test can make fail: a deferred constraint trigger on
+/// every table raises `disk_full` at commit while `fault_switch.armed` is set, after every
+/// statement of the write succeeded.
+struct CommitFaults;
+
+impl StoreFactory for CommitFaults {
+    type Store = PostgresStore;
+    type Guard = Schema;
+
+    async fn create(&self) -> (PostgresStore, Schema) {
+        let (store, schema) = Fresh.create().await;
+        let s = &schema.name;
+        let mut sql = format!(
+            "CREATE TABLE \"{s}\".fault_switch (armed boolean NOT NULL);
+             INSERT INTO \"{s}\".fault_switch VALUES (false);
+             CREATE FUNCTION \"{s}\".fault_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF (SELECT armed FROM \"{s}\".fault_switch) THEN
+                     RAISE EXCEPTION 'the test refuses this commit' USING ERRCODE = 'disk_full';
+                 END IF;
+                 RETURN NULL;
+             END $$;"
+        );
+        for table in TABLES {
+            sql.push_str(&format!(
+                "CREATE CONSTRAINT TRIGGER fault_refuse AFTER INSERT OR UPDATE OR DELETE
+                 ON \"{s}\".{table} DEFERRABLE INITIALLY DEFERRED
+                 FOR EACH ROW EXECUTE FUNCTION \"{s}\".fault_refuse();"
+            ));
+        }
+        let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        (store, schema)
+    }
+
+    async fn destroy(&self, store: PostgresStore, schema: Schema) {
+        store.close().await;
+        drop(schema);
+    }
+}
+
+impl CommitFaultFactory for CommitFaults {
+    async fn fail_commits(&self, schema: &Schema, fail: bool) {
+        let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+        sqlx::query(&format!(
+            "UPDATE \"{}\".fault_switch SET armed = $1",
+            schema.name
+        ))
+        .bind(fail)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+chat_core::store_fault_tests!(faults, CommitFaults);
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

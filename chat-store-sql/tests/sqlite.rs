@@ -4,9 +4,12 @@
 #![cfg(feature = "sqlite")]
 
 use std::path::{Path, PathBuf};
+
+use sqlx::Connection as _;
 use std::sync::Arc;
 
 use chat_core::Store;
+use chat_core::testkit::faults::CommitFaultFactory;
 use chat_core::testkit::{ReopenableStoreFactory, StoreFactory, several_stores};
 use chat_store_sql::{OpenError, SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -37,6 +40,73 @@ impl ReopenableStoreFactory for Fresh {
 }
 
 chat_core::store_tests!(suite, Fresh, durable);
+
+/// The tables every write touches, for the commit-fault triggers.
+const TABLES: [&str; 7] = [
+    "users",
+    "sessions",
+    "conversations",
+    "messages",
+    "attachments",
+    "providers",
+    "configs",
+];
+
+/// Fresh stores whose commits the test can make fail: while `fault_switch.armed` is set,
+/// every change to a table also leaves a row breaking a deferred foreign key, which SQLite
+/// checks only when the change commits. So every statement of a write succeeds, and then
+/// its commit fails, which is where a store that answered before committing is caught.
+struct CommitFaults;
+
+impl StoreFactory for CommitFaults {
+    type Store = SqliteStore;
+    type Guard = TempDir;
+
+    async fn create(&self) -> (SqliteStore, TempDir) {
+        let (store, dir) = Fresh.create().await;
+        let mut sql = String::from(
+            "CREATE TABLE fault_switch (armed INTEGER NOT NULL);
+             INSERT INTO fault_switch VALUES (0);
+             CREATE TABLE fault_parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE fault_orphans (
+                 parent INTEGER REFERENCES fault_parent (id) DEFERRABLE INITIALLY DEFERRED
+             );",
+        );
+        for table in TABLES {
+            for op in ["INSERT", "UPDATE", "DELETE"] {
+                sql.push_str(&format!(
+                    "CREATE TRIGGER fault_{table}_{op} AFTER {op} ON {table}
+                     WHEN (SELECT armed FROM fault_switch)
+                     BEGIN INSERT INTO fault_orphans VALUES (1); END;"
+                ));
+            }
+        }
+        let mut conn = connect(&path_in(&dir)).await;
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        (store, dir)
+    }
+}
+
+impl CommitFaultFactory for CommitFaults {
+    async fn fail_commits(&self, dir: &TempDir, fail: bool) {
+        let mut conn = connect(&path_in(dir)).await;
+        sqlx::query("UPDATE fault_switch SET armed = ?1")
+            .bind(fail)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+chat_core::store_fault_tests!(faults, CommitFaults);
+
+async fn connect(path: &Path) -> sqlx::SqliteConnection {
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
