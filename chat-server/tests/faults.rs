@@ -518,16 +518,14 @@ async fn postgres_that_goes_away_is_503_and_comes_back() {
     }
 
     proxy.cut();
+    let mut slowest = Duration::ZERO;
     for n in 5..8 {
         let started = Instant::now();
         let r = append(&client, &conversation, n).await;
         r.assert_error(503, "unavailable", None);
         assert!(r.header("retry-after").is_some());
-        assert!(
-            started.elapsed() < Duration::from_secs(2 + 3),
-            "took {:?}",
-            started.elapsed()
-        );
+        slowest = slowest.max(started.elapsed());
+        assert!(slowest < Duration::from_secs(2 + 3), "took {slowest:?}");
     }
     let r = client
         .get(&format!("/chat/conversations/{conversation}"))
@@ -537,6 +535,7 @@ async fn postgres_that_goes_away_is_503_and_comes_back() {
     assert_eq!(ready.status, 503, "{}", ready.text());
 
     proxy.restore();
+    let restored = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(15);
     let r = loop {
         let r = append(&client, &conversation, 1_000).await;
@@ -547,6 +546,11 @@ async fn postgres_that_goes_away_is_503_and_comes_back() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(r.status, 201, "the server did not come back: {}", r.text());
+    eprintln!(
+        "PostgreSQL cut: appends answered 503 in {slowest:?} at most (acquire timeout 2 s); \
+         the first append after the proxy came back succeeded {:?} later",
+        restored.elapsed()
+    );
     let seq = r.json()["seq"].as_u64().unwrap();
     assert_eq!(seq, acked.len() as u64 + 1, "no refused append took a seq");
     acked.push((seq, 1_000));
