@@ -380,7 +380,8 @@ proptest! {
     }
 }
 
-fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+/// Any JSON value, a few levels deep; also the values of the JSON text tests.
+pub(super) fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
         Just(Value::Null),

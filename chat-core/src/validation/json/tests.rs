@@ -1,6 +1,7 @@
 //! The walk over JSON text: duplicate keys at every depth, U+0000, nesting, compaction.
 
 use super::*;
+use crate::validation::tests::arbitrary_json;
 use proptest::prelude::*;
 
 fn duplicate(text: &str) -> (String, Option<String>, usize) {
@@ -161,25 +162,6 @@ fn compact_removes_only_whitespace_outside_strings() {
         compact("{\"\u{a0}\": \"\u{2028}\"}"),
         "{\"\u{a0}\":\"\u{2028}\"}"
     );
-}
-
-fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
-    use serde_json::Value;
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        "[ \"\\\\a-z\u{0}\u{e9}\t\n]{0,6}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
-            prop::collection::btree_map("[ a-c\"\\\\]{0,3}", inner, 0..6)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-        ]
-    })
 }
 
 proptest! {
