@@ -285,8 +285,8 @@ fn check_length(s: &str, max_bytes: usize) -> Result<()> {
 /// ([`json::compact`]); every other byte is kept, so keys keep their order, numbers their
 /// spelling (`1E2`, a 30-digit integer, `-0`) and strings their escapes (`"\u00e9"`). That
 /// text is at most 16 KiB, has no object with the same key twice (at any depth, compared
-/// after unescaping), no U+0000 in any key or string (PostgreSQL cannot hold it in text),
-/// and nests at most [`json::MAX_DEPTH`] deep.
+/// after unescaping), no U+0000 in any key or string (escaped as `\u0000`; no text of the
+/// contract holds it), and nests at most [`json::MAX_DEPTH`] deep.
 ///
 /// It serializes as that text, verbatim, through serde_json.
 ///

@@ -15,9 +15,9 @@ use std::collections::HashSet;
 
 use serde::de::IgnoredAny;
 
-/// How deeply arrays and objects may nest: serde_json's own limit when it builds values, kept
-/// for text that is never built into one.
-pub const MAX_DEPTH: usize = 128;
+/// How deeply arrays and objects may nest: the most serde_json accepts when it builds values
+/// (its recursion limit), kept for text that is never built into one.
+pub const MAX_DEPTH: usize = 127;
 
 /// Why a JSON text was refused.
 #[derive(Debug, thiserror::Error)]

@@ -120,7 +120,12 @@ fn metadata_rules_apply_to_the_text_as_sent() {
     ] {
         assert_eq!(rule(not_object), Rule::JsonObject, "{not_object}");
     }
-    // The old nesting limit, serde_json's 128, still holds.
+    // The old nesting limit, the most serde_json parses into a value, still holds.
+    let parses = |depth: usize| {
+        let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        serde_json::from_str::<serde_json::Value>(&text).is_ok()
+    };
+    assert!(parses(json::MAX_DEPTH) && !parses(json::MAX_DEPTH + 1));
     let nested = |depth: usize| {
         format!(
             "{{\"a\":{}{}}}",
