@@ -4,7 +4,7 @@
 //! only exist once its fields have passed validation. Each type also has a `parse` function
 //! that takes the raw values of a request and reports the first field at fault.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::ids::{ConversationId, MessageId, ProviderId, UserId};
 use crate::model::Role;
@@ -74,7 +74,7 @@ pub struct NewMessage {
     /// The text, without U+0000. Its length is the service's to check, against the limit the
     /// operator set ([`ServiceConfig::max_content_bytes`](crate::ServiceConfig)).
     pub content: Content,
-    /// An optional JSON object.
+    /// An optional JSON object, kept as sent.
     pub metadata: Option<Metadata>,
 }
 
@@ -83,24 +83,33 @@ impl NewMessage {
     /// [`ChatService::append_message`](crate::ChatService::append_message) checks against
     /// its configured limit.
     ///
+    /// `metadata` is JSON text, as the client sent it (see [`Metadata::parse_json`]); a
+    /// [`serde_json::Value`] can be handed over with [`serde_json::value::to_raw_value`].
+    ///
     /// ```
     /// use chat_core::{ConversationId, NewMessage};
     /// let chat = ConversationId::new();
     /// assert!(NewMessage::parse(chat, "user", "hello", None).is_ok());
     /// assert_eq!(NewMessage::parse(chat, "robot", "hello", None).unwrap_err().field, "role");
     /// assert_eq!(NewMessage::parse(chat, "user", "a\0b", None).unwrap_err().field, "content");
+    ///
+    /// let sent = serde_json::from_str(r#"{"z": 1E2, "a": [1.0, -0]}"#).unwrap();
+    /// let message = NewMessage::parse(chat, "user", "hello", Some(sent)).unwrap();
+    /// assert_eq!(message.metadata.unwrap().as_str(), r#"{"z":1E2,"a":[1.0,-0]}"#);
     /// ```
     pub fn parse(
         conversation_id: ConversationId,
         role: &str,
         content: &str,
-        metadata: Option<Value>,
+        metadata: Option<Box<RawValue>>,
     ) -> Result<Self, ValidationError> {
         Ok(Self {
             conversation_id,
             role: role.parse()?,
             content: Content::parse_any_length(content)?,
-            metadata: metadata.map(Metadata::parse).transpose()?,
+            metadata: metadata
+                .map(|raw| Metadata::parse_json(raw.get()))
+                .transpose()?,
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::ids::{
     AttachmentId, ConfigId, ConversationId, MessageId, ProviderId, SessionId, UserId,
 };
 use crate::secrets::SealedKey;
-use crate::validation::{Rule, ValidationError};
+use crate::validation::{Metadata, Rule, ValidationError};
 
 /// A registered user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,8 +148,8 @@ pub struct Message {
     pub role: Role,
     /// The text.
     pub content: String,
-    /// A JSON object the client attached, stored as is.
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A JSON object the client attached, kept as sent.
+    pub metadata: Option<Metadata>,
     /// When it was added.
     pub created_at: DateTime<Utc>,
 }
@@ -168,8 +168,8 @@ pub struct MessageDraft {
     pub role: Role,
     /// The text.
     pub content: String,
-    /// A JSON object the client attached.
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A JSON object the client attached, kept as sent.
+    pub metadata: Option<Metadata>,
     /// When it was added; becomes the conversation's `updated_at`.
     pub created_at: DateTime<Utc>,
 }

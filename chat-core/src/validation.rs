@@ -12,6 +12,8 @@ use std::fmt;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+pub mod json;
+
 /// Why an input was rejected: which field, and what the field allows.
 ///
 /// Its `Display` is a sentence for a client: `"title must be 1 to 200 characters"`.
@@ -81,6 +83,8 @@ pub enum Rule {
     HttpUrl,
     /// A JSON object.
     JsonObject,
+    /// No object with the same key twice, at any depth.
+    NoDuplicateKeys,
     /// A UUID in the lower-case hyphenated form.
     Uuid,
     /// A whole number within `min..=max`.
@@ -109,6 +113,7 @@ impl fmt::Display for Rule {
             ),
             Rule::HttpUrl => f.write_str("must be an absolute http or https URL"),
             Rule::JsonObject => f.write_str("must be a JSON object"),
+            Rule::NoDuplicateKeys => f.write_str("must not hold an object with the same key twice"),
             Rule::Uuid => f.write_str(
                 "must be a UUID in the lower-case hyphenated form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
             ),
@@ -274,61 +279,135 @@ fn check_length(s: &str, max_bytes: usize) -> Result<()> {
     check_bytes("content", s, 1, max_bytes)
 }
 
-/// Message metadata: a JSON object of at most 16 KiB in its compact serialization, with no
-/// U+0000 in any key or string (PostgreSQL's `jsonb` cannot hold it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Metadata(serde_json::Map<String, serde_json::Value>);
+/// Message metadata: a JSON object, kept as the client sent it.
+///
+/// The canonical form is the object's text with the whitespace outside strings removed
+/// ([`json::compact`]); every other byte is kept, so keys keep their order, numbers their
+/// spelling (`1E2`, a 30-digit integer, `-0`) and strings their escapes (`"\u00e9"`). That
+/// text is at most 16 KiB, has no object with the same key twice (at any depth, compared
+/// after unescaping), no U+0000 in any key or string (escaped as `\u0000`; no text of the
+/// contract holds it), and nests at most [`json::MAX_DEPTH`] deep.
+///
+/// It serializes as that text, verbatim, through serde_json.
+///
+/// ```
+/// use chat_core::Metadata;
+/// let meta = Metadata::parse_json(r#"{ "z": 1E2, "a": "\u00e9" }"#).unwrap();
+/// assert_eq!(meta.as_str(), r#"{"z":1E2,"a":"\u00e9"}"#);
+/// assert_eq!(serde_json::to_string(&meta).unwrap(), meta.as_str());
+/// assert!(Metadata::parse_json(r#"{"a": {"b": 1, "b": 2}}"#).is_err());
+/// ```
+#[derive(Clone)]
+pub struct Metadata(Box<serde_json::value::RawValue>);
 
 impl Metadata {
-    /// Largest compact serialization, in bytes.
+    /// Largest compact text, in bytes.
     pub const MAX_BYTES: usize = 16 * 1024;
 
-    /// Checks that `value` is a small enough JSON object.
+    /// Checks JSON text and keeps its compact form: the way to keep metadata as sent.
+    pub fn parse_json(text: &str) -> Result<Self> {
+        let invalid = |rule| ValidationError::new("metadata", rule);
+        let facts = json::check(text).map_err(|e| match e {
+            json::JsonTextError::DuplicateKey { .. } => invalid(Rule::NoDuplicateKeys),
+            _ => invalid(Rule::JsonObject),
+        })?;
+        if !facts.is_object {
+            return Err(invalid(Rule::JsonObject));
+        }
+        let compact = json::compact(text);
+        if compact.len() > Self::MAX_BYTES {
+            return Err(invalid(Rule::Length {
+                min: 2,
+                max: Self::MAX_BYTES,
+                unit: Unit::Bytes,
+            }));
+        }
+        if facts.contains_nul {
+            return Err(invalid(Rule::NoNulCharacter));
+        }
+        let raw = serde_json::value::RawValue::from_string(compact.into_owned())
+            .expect("well-formed JSON stays well-formed without its whitespace");
+        Ok(Self(raw))
+    }
+
+    /// Checks a value already parsed. Parsing into a [`serde_json::Value`] has already lost
+    /// the key order and the spelling of numbers, so what is kept is serde_json's compact
+    /// serialization of it; use [`parse_json`](Self::parse_json) to keep what was sent.
     pub fn parse(value: serde_json::Value) -> Result<Self> {
-        let serde_json::Value::Object(map) = value else {
+        if !value.is_object() {
             return Err(ValidationError::new("metadata", Rule::JsonObject));
-        };
-        let size = serde_json::to_vec(&map)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if size > Self::MAX_BYTES {
-            return Err(ValidationError::new(
-                "metadata",
-                Rule::Length {
-                    min: 2,
-                    max: Self::MAX_BYTES,
-                    unit: Unit::Bytes,
-                },
+        }
+        let text = serde_json::to_string(&value).expect("a JSON value always serializes");
+        Self::parse_json(&text)
+    }
+
+    /// Metadata a store kept, from the text [`as_str`](Self::as_str) gave it.
+    ///
+    /// Checked only to be the text of a JSON object, so that nothing malformed is ever
+    /// served; the limits of [`parse_json`](Self::parse_json) are for what comes in, and data
+    /// accepted once stays readable.
+    pub fn from_stored(text: String) -> std::result::Result<Self, serde_json::Error> {
+        let raw = serde_json::value::RawValue::from_string(text)?;
+        if !raw.get().starts_with('{') {
+            return Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other("JSON other than an object"),
+                &"a JSON object",
             ));
         }
-        if json_contains_nul(&serde_json::Value::Object(map.clone())) {
-            return Err(ValidationError::new("metadata", Rule::NoNulCharacter));
-        }
-        Ok(Self(map))
+        Ok(Self(raw))
     }
 
-    /// The object.
+    /// The compact text of the object.
     #[must_use]
-    pub fn as_map(&self) -> &serde_json::Map<String, serde_json::Value> {
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The compact text of the object, as serde_json's raw value.
+    #[must_use]
+    pub fn as_raw(&self) -> &serde_json::value::RawValue {
         &self.0
-    }
-
-    /// The object, owned.
-    #[must_use]
-    pub fn into_map(self) -> serde_json::Map<String, serde_json::Value> {
-        self.0
     }
 }
 
-fn json_contains_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(json_contains_nul),
-        serde_json::Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.contains('\0') || json_contains_nul(v)),
-        _ => false,
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Metadata {}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Metadata").field(&self.as_str()).finish()
+    }
+}
+
+impl fmt::Display for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Reads the JSON text of an object and checks it as [`Metadata::parse_json`] does; only
+/// serde_json's deserializers can hand over the text.
+impl<'de> serde::Deserialize<'de> for Metadata {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let raw =
+            <Box<serde_json::value::RawValue> as serde::Deserialize>::deserialize(deserializer)?;
+        Self::parse_json(raw.get()).map_err(serde::de::Error::custom)
     }
 }
 

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chat_core::testkit::{Flavor, StoreFactory, cases, concurrency, factory_fn, model, run};
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
-    MemoryStore, Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey,
-    Session, Store, TokenHash, User, UserId, UserLlmConfig,
+    MemoryStore, Message, MessageDraft, MessageId, MessageOrder, Metadata, ProviderId, Result,
+    SealedKey, Session, Store, TokenHash, User, UserId, UserLlmConfig,
 };
 use chrono::{DateTime, Utc};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
@@ -31,6 +31,8 @@ enum Bug {
     LostCountUpdate,
     /// A lookup by a name holding U+0000 is a backend error, as PostgreSQL answers one.
     NulLookupFails,
+    /// Metadata is kept as a parsed JSON value: keys sorted, numbers respelled.
+    MetadataThroughValue,
 }
 
 /// `MemoryStore` with one bug.
@@ -202,7 +204,13 @@ impl Store for Broken {
         self.inner.delete_conversation(id).await
     }
 
-    async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
+    async fn append_message(&self, mut draft: MessageDraft) -> Result<Message> {
+        if self.bug == Bug::MetadataThroughValue {
+            draft.metadata = draft.metadata.map(|m| {
+                let value = serde_json::from_str(m.as_str()).expect("metadata is JSON");
+                Metadata::parse(value).expect("still valid metadata")
+            });
+        }
         if self.bug == Bug::LostCountUpdate {
             // Read the counter, let others run, write it back: updates get lost.
             let seen = self
@@ -597,5 +605,21 @@ fn the_unbroken_wrapper_passes() {
     assert_eq!(
         panic_of(|| model::run(&factory(Bug::LostCountUpdate), 32)),
         None
+    );
+}
+
+#[test]
+fn metadata_kept_as_a_parsed_value_is_caught() {
+    let mut passing = unrelated();
+    // The older round trip sends only what a parsed value spells the same way again.
+    passing.extend([
+        case!(message_round_trip),
+        case!(append_assigns_seq_from_one),
+    ]);
+    caught(
+        Bug::MetadataThroughValue,
+        &[case!(metadata_kept_exactly_as_sent)],
+        "metadata as given",
+        &passing,
     );
 }

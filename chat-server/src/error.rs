@@ -56,7 +56,7 @@ pub struct ErrorDetail {
     pub message: String,
     /// The input field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
     /// The id of the request, as in the `X-Request-Id` header and the server's log.
     pub request_id: String,
 }
@@ -82,6 +82,13 @@ pub(crate) enum ApiError {
     /// The body is not a JSON object.
     #[error("{0}")]
     BadBody(Cow<'static, str>),
+    /// An object in the body has the same key twice: the body's own `field`, or
+    /// `nested_key` in an object inside that field.
+    #[error("{}", duplicate_key_message(field, nested_key.as_deref()))]
+    DuplicateKey {
+        field: String,
+        nested_key: Option<String>,
+    },
     /// The client went away or broke the framing while sending the body.
     #[error("the request body could not be read")]
     BodyRead(#[source] Box<dyn StdError + Send + Sync>),
@@ -100,7 +107,7 @@ impl From<ValidationError> for ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, ErrorCode, Option<&'static str>) {
+    fn parts(&self) -> (StatusCode, ErrorCode, Option<&str>) {
         use StatusCode as S;
         match self {
             ApiError::Core(e) => match e {
@@ -134,6 +141,9 @@ impl ApiError {
             ApiError::BadBody(_) | ApiError::BodyRead(_) => {
                 (S::BAD_REQUEST, ErrorCode::InvalidInput, None)
             }
+            ApiError::DuplicateKey { field, .. } => {
+                (S::BAD_REQUEST, ErrorCode::InvalidInput, Some(field))
+            }
             ApiError::Timeout | ApiError::Unavailable(_) => {
                 (S::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, None)
             }
@@ -155,6 +165,7 @@ impl ApiError {
     /// source chain, and answered with a bare message so nothing internal leaks.
     pub(crate) fn into_response(self, request_id: &str, version: Version) -> Response<Full<Bytes>> {
         let (status, code, field) = self.parts();
+        let field = field.map(str::to_owned);
         let message = if code == ErrorCode::Internal {
             tracing::error!(request_id, error = %chain(&self), "request failed");
             "internal server error".to_owned()
@@ -192,6 +203,13 @@ impl ApiError {
             _ => {}
         }
         response
+    }
+}
+
+fn duplicate_key_message(field: &str, nested_key: Option<&str>) -> String {
+    match nested_key {
+        None => format!("the field {field:?} appears twice"),
+        Some(key) => format!("the field {field:?} holds an object with the key {key:?} twice"),
     }
 }
 

@@ -1,33 +1,9 @@
 //! The HTTP contract, case by case, over real HTTP on a loopback port, against every store.
 
+#[macro_use]
 mod common;
 
 use common::{Backing, Kind, Server};
-
-/// Runs each case against each store, one named test per (store, case).
-macro_rules! store_tests {
-    ($($case:ident),* $(,)?) => {
-        store_tests!(@store memory, Kind::Memory, $($case),*);
-        store_tests!(@store sled, Kind::Sled, $($case),*);
-        store_tests!(@store sqlite, Kind::Sqlite, $($case),*);
-        store_tests!(@store postgres, Kind::Postgres, $($case),*);
-    };
-    (@store $store:ident, $kind:expr, $($case:ident),*) => {
-        mod $store {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(backing) = Backing::new($kind) else { return };
-                    let server = Server::start(&backing).await;
-                    cases::$case(&server).await;
-                    server.stop().await;
-                    backing.cleanup().await;
-                }
-            )*
-        }
-    };
-}
 
 store_tests!(
     accounts,

@@ -6,8 +6,8 @@
 
 use chat_core::{
     Attachment, AttachmentId, ConfigId, Conversation, ConversationId, LlmProvider, Message,
-    MessageId, PasswordHash, ProviderId, Role, SealedKey, Session, SessionId, TokenHash, User,
-    UserId, UserLlmConfig,
+    MessageId, Metadata, PasswordHash, ProviderId, Role, SealedKey, Session, SessionId, TokenHash,
+    User, UserId, UserLlmConfig,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -169,7 +169,10 @@ pub(crate) struct MessageRec {
     pub user_id: Id,
     pub role: u8,
     pub content: String,
-    /// The metadata object as JSON text: postcard cannot carry self-describing values.
+    /// The metadata object's text as the client sent it, compact ([`chat_core::Metadata`]):
+    /// the form in which it is returned, which postcard carries as a plain string. Records
+    /// written before metadata was kept as sent hold serde_json's compact serialization of
+    /// the object here, which reads back just as well, so the format did not change.
     pub metadata: Option<String>,
     pub created_at: Time,
 }
@@ -181,10 +184,7 @@ impl MessageRec {
             user_id: m.user_id.to_bytes(),
             role: role_code(m.role),
             content: m.content.clone(),
-            metadata: m
-                .metadata
-                .as_ref()
-                .map(|map| serde_json::to_string(map).expect("a JSON map always serializes")),
+            metadata: m.metadata.as_ref().map(|meta| meta.as_str().to_owned()),
             created_at: m.created_at.into(),
         }
     }
@@ -199,7 +199,7 @@ impl MessageRec {
             content: self.content,
             metadata: self
                 .metadata
-                .map(|text| serde_json::from_str(&text).map_err(StoreError::Json))
+                .map(|text| Metadata::from_stored(text).map_err(StoreError::Json))
                 .transpose()?,
             created_at: self.created_at.try_into()?,
         })
@@ -322,4 +322,87 @@ impl ConfigRec {
             updated_at: self.updated_at.try_into()?,
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message record as this format has always written it, metadata included: the bytes
+    /// pin the layout, and metadata written before it was kept as sent (serde_json's
+    /// compact text of the object, keys sorted) reads back as that same text.
+    #[test]
+    fn message_records_keep_their_layout() {
+        let rec = MessageRec {
+            id: [1; 16],
+            user_id: [2; 16],
+            role: 2,
+            content: "hi".into(),
+            metadata: Some(r#"{"a":1,"b":[1.5,"x"]}"#.into()),
+            created_at: Time(1_700_000_000, 123_000),
+        };
+        let bytes = encode(&rec);
+        assert_eq!(bytes, GOLDEN);
+        let m = decode::<MessageRec>(GOLDEN)
+            .unwrap()
+            .into_model([3; 16], 7)
+            .unwrap();
+        assert_eq!(m.metadata.unwrap().as_str(), r#"{"a":1,"b":[1.5,"x"]}"#);
+        assert_eq!(m.seq, 7);
+    }
+
+    /// Metadata goes to disk as its compact text, and comes back byte for byte.
+    #[test]
+    fn metadata_is_stored_as_sent() {
+        let sent = r#"{ "z": 1E2, "a": [1.0, -0, 123456789012345678901234567890], "é": "\u00e9" }"#;
+        let kept = r#"{"z":1E2,"a":[1.0,-0,123456789012345678901234567890],"é":"\u00e9"}"#;
+        let message = Message {
+            id: MessageId::new(),
+            conversation_id: ConversationId::new(),
+            user_id: UserId::new(),
+            seq: 1,
+            role: Role::User,
+            content: "c".into(),
+            metadata: Some(Metadata::parse_json(sent).unwrap()),
+            created_at: chrono::Utc::now(),
+        };
+        let rec = MessageRec::new(&message);
+        assert_eq!(rec.metadata.as_deref(), Some(kept));
+        let back = decode::<MessageRec>(&encode(&rec))
+            .unwrap()
+            .into_model(message.conversation_id.to_bytes(), 1)
+            .unwrap();
+        assert_eq!(back.metadata.unwrap().as_str(), kept);
+    }
+
+    /// Text that is not a JSON object is refused rather than served.
+    #[test]
+    fn corrupt_metadata_is_an_error() {
+        for text in ["[1]", "{", "\"1\""] {
+            let rec = MessageRec {
+                id: [1; 16],
+                user_id: [2; 16],
+                role: 1,
+                content: "hi".into(),
+                metadata: Some(text.into()),
+                created_at: Time(0, 0),
+            };
+            assert!(matches!(
+                rec.into_model([3; 16], 1),
+                Err(StoreError::Json(_))
+            ));
+        }
+    }
+
+    /// postcard: the two ids, role 2, "hi", `Some` and the metadata text, then the time as
+    /// zigzag varint seconds and varint nanoseconds.
+    const GOLDEN: &[u8] = &[
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, // id
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, // user_id
+        2, // role
+        2, 104, 105, // content
+        1, 21, 123, 34, 97, 34, 58, 49, 44, 34, 98, 34, 58, 91, 49, 46, 53, 44, 34, 120, 34, 93,
+        125, // metadata
+        128, 196, 159, 213, 12, 248, 192, 7, // created_at
+    ];
 }

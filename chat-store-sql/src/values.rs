@@ -1,7 +1,7 @@
 //! Moving values between the model and the database, and the errors of doing so: counts,
 //! pages, roles, metadata and times as each database holds them.
 
-use chat_core::{Error, Limit, MessageOrder, Result, Role};
+use chat_core::{Error, Limit, MessageOrder, Metadata, Result, Role};
 use uuid::Uuid;
 
 /// A value read back from the database that the model cannot hold, such as a negative
@@ -56,22 +56,21 @@ pub(crate) fn role(backend: &'static str, text: &str) -> Result<Role> {
         .map_err(|_| Error::backend(backend, Corrupt(format!("unknown role {text:?}"))))
 }
 
-/// Metadata as the JSON text kept in the database. Stored as text (not parsed into a
-/// binary form) so that it reads back as it went in.
-pub(crate) fn metadata_to_text(
-    backend: &'static str,
-    metadata: Option<&serde_json::Map<String, serde_json::Value>>,
-) -> Result<Option<String>> {
-    metadata
-        .map(|m| serde_json::to_string(m).map_err(|e| Error::backend(backend, e)))
-        .transpose()
+/// Metadata as the JSON text kept in the database: the compact text the client sent
+/// ([`Metadata::as_str`]). Kept as text, never in a binary form (PostgreSQL's `json`, not
+/// `jsonb`), so that key order, number spellings and string escapes read back as they went
+/// in.
+pub(crate) fn metadata_to_text(metadata: Option<&Metadata>) -> Option<&str> {
+    metadata.map(Metadata::as_str)
 }
 
+/// Metadata read back; rows written before metadata was kept as sent hold serde_json's
+/// compact text of the object, which reads back just the same.
 pub(crate) fn metadata_from_text(
     backend: &'static str,
     text: Option<String>,
-) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| Error::backend(backend, e)))
+) -> Result<Option<Metadata>> {
+    text.map(|t| Metadata::from_stored(t).map_err(|e| Error::backend(backend, e)))
         .transpose()
 }
 

@@ -94,7 +94,7 @@ impl ChatService {
             user_id: caller.user_id(),
             role: new.role,
             content: new.content.into_string(),
-            metadata: new.metadata.map(|m| m.into_map()),
+            metadata: new.metadata,
             created_at: time::now(),
         };
         self.inner.store.append_message(draft).await

@@ -14,7 +14,7 @@ use crate::model::Message;
 use crate::secrets::SealedKey;
 use crate::store::{MessageOrder, Store};
 use crate::time;
-use crate::validation::Limit;
+use crate::validation::{Limit, Metadata};
 
 /// Writes users, sessions, a conversation with messages and attachments, providers and a
 /// config (with a rename, an update and deletes among them), drops the store, reopens it,
@@ -52,10 +52,7 @@ pub async fn survives_reopening<F: ReopenableStoreFactory>(factory: &F) {
         for i in 0..4 {
             let mut d = draft(&conv, &format!("message {i} — ünïcode"));
             d.metadata = Some(
-                json!({"i": i, "nested": {"ok": true}})
-                    .as_object()
-                    .expect("an object")
-                    .clone(),
+                Metadata::parse(json!({"i": i, "nested": {"ok": true}})).expect("valid metadata"),
             );
             d.created_at = at(i);
             messages.push(ok(s.append_message(d).await, "append_message"));

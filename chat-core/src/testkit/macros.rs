@@ -144,6 +144,7 @@ macro_rules! __store_cases {
                 delete_conversation_leaves_others_alone,
                 append_assigns_seq_from_one,
                 message_round_trip,
+                metadata_kept_exactly_as_sent,
                 append_to_missing_conversation_is_not_found,
                 append_to_other_users_conversation_is_not_found,
                 message_id_taken_is_conflict,

@@ -38,7 +38,7 @@ use crate::model::{
 };
 use crate::secrets::SealedKey;
 use crate::store::{MessageOrder, Store};
-use crate::validation::{Limit, provider_name_key};
+use crate::validation::{Limit, Metadata, provider_name_key};
 
 /// How many random operation sequences the property test tries by default.
 ///
@@ -648,10 +648,8 @@ impl Ctx {
                     role: Role::ALL[usize::from(role) % Role::ALL.len()],
                     content: CONTENTS[usize::from(content) % CONTENTS.len()].to_owned(),
                     metadata: meta.then(|| {
-                        json!({"step": step, "nested": {"ok": true}})
-                            .as_object()
-                            .expect("an object")
-                            .clone()
+                        Metadata::parse(json!({"step": step, "nested": {"ok": true}}))
+                            .expect("valid metadata")
                     }),
                     created_at: now,
                 })

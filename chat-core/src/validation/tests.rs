@@ -79,6 +79,112 @@ fn metadata_boundaries() {
 }
 
 #[test]
+fn metadata_is_kept_as_sent() {
+    let kept = |sent: &str| Metadata::parse_json(sent).unwrap().as_str().to_owned();
+    // Key order, number spellings and string escapes are the client's.
+    let exact = r#"{"z":1E2,"y":1.0,"x":-0,"w":123456789012345678901234567890,"v":1e400,"u":"\u00e9\uD83D\uDE00","t":{"b":[],"a":{}}}"#;
+    assert_eq!(kept(exact), exact);
+    // Whitespace outside strings goes; inside them it stays.
+    assert_eq!(
+        kept(" {\n\t\"a b\" : [ 1 ,\r\n 2 ] , \"c\" : \" \\\" \" } "),
+        r#"{"a b":[1,2],"c":" \" "}"#
+    );
+    // What a Value already lost stays lost: its keys come sorted.
+    assert_eq!(
+        Metadata::parse(serde_json::json!({"b": 1, "a": 2}))
+            .unwrap()
+            .as_str(),
+        r#"{"a":2,"b":1}"#
+    );
+}
+
+#[test]
+fn metadata_rules_apply_to_the_text_as_sent() {
+    let rule = |sent: &str| Metadata::parse_json(sent).unwrap_err().rule;
+    for duplicate in [
+        r#"{"a":1,"a":2}"#,
+        r#"{"a":{"b":1,"b":1}}"#,
+        r#"{"a":[{"c":1},{"c":1,"d":[{"e":1,"e":1}]}]}"#,
+        r#"{"é":1,"\u00e9":2}"#,
+    ] {
+        assert_eq!(rule(duplicate), Rule::NoDuplicateKeys, "{duplicate}");
+    }
+    for not_object in [
+        "[]",
+        "1",
+        "\"{}\"",
+        "null",
+        "{",
+        r#"{"a":1}x"#,
+        r#"{"a":"\ud800"}"#,
+    ] {
+        assert_eq!(rule(not_object), Rule::JsonObject, "{not_object}");
+    }
+    // The old nesting limit, the most serde_json parses into a value, still holds.
+    let parses = |depth: usize| {
+        let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        serde_json::from_str::<serde_json::Value>(&text).is_ok()
+    };
+    assert!(parses(json::MAX_DEPTH) && !parses(json::MAX_DEPTH + 1));
+    let nested = |depth: usize| {
+        format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    };
+    assert!(Metadata::parse_json(&nested(json::MAX_DEPTH)).is_ok());
+    assert_eq!(rule(&nested(json::MAX_DEPTH + 1)), Rule::JsonObject);
+    // U+0000 escaped anywhere, key or string.
+    for nul in [
+        r#"{"a":"x\u0000"}"#,
+        r#"{"\u0000":1}"#,
+        r#"{"a":[{"b":"\u0000"}]}"#,
+    ] {
+        assert_eq!(rule(nul), Rule::NoNulCharacter, "{nul}");
+    }
+    // The size limit counts the compact text, escapes as sent: six bytes for `\u00e9`, and
+    // none for whitespace between tokens.
+    let escapes = (Metadata::MAX_BYTES - 8) / 6;
+    let fits =
+        format!(r#"{{"k":"{}"}}"#, "\\u00e9".repeat(escapes)) + &" ".repeat(Metadata::MAX_BYTES);
+    let meta = Metadata::parse_json(&fits).unwrap();
+    assert_eq!(meta.as_str().len(), 8 + 6 * escapes);
+    let exactly = format!(r#"{{"k":"{}"}}"#, "a".repeat(Metadata::MAX_BYTES - 8));
+    assert!(Metadata::parse_json(&exactly).is_ok());
+    let over = format!(r#"{{"k":"{}"}}"#, "\\u00e9".repeat(Metadata::MAX_BYTES / 6));
+    assert!(matches!(rule(&over), Rule::Length { .. }));
+}
+
+#[test]
+fn metadata_serializes_verbatim_and_reads_back_checked() {
+    let meta = Metadata::parse_json(r#"{"b":1E2,"a":"\u00e9"}"#).unwrap();
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Holder {
+        metadata: Option<Metadata>,
+    }
+    let text = serde_json::to_string(&Holder {
+        metadata: Some(meta.clone()),
+    })
+    .unwrap();
+    assert_eq!(text, r#"{"metadata":{"b":1E2,"a":"\u00e9"}}"#);
+    let back: Holder = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.metadata, Some(meta));
+    assert!(serde_json::from_str::<Holder>(r#"{"metadata":{"a":1,"a":2}}"#).is_err());
+    assert!(serde_json::from_str::<Holder>(r#"{"metadata":[1]}"#).is_err());
+    // What a store kept is taken back as long as it is an object's text.
+    assert_eq!(
+        Metadata::from_stored(r#"{"b":1,"a":2}"#.into())
+            .unwrap()
+            .as_str(),
+        r#"{"b":1,"a":2}"#
+    );
+    for corrupt in ["[1]", "{", "", "\"x\""] {
+        assert!(Metadata::from_stored(corrupt.into()).is_err(), "{corrupt}");
+    }
+}
+
+#[test]
 fn file_type_and_path_boundaries() {
     assert!(FileType::parse("image/png").is_ok());
     assert!(FileType::parse(&"t".repeat(127)).is_ok());
@@ -274,12 +380,13 @@ proptest! {
     #[test]
     fn metadata_never_panics(value in arbitrary_json()) {
         if let Ok(meta) = Metadata::parse(value) {
-            prop_assert!(serde_json::to_vec(meta.as_map()).unwrap().len() <= Metadata::MAX_BYTES);
+            prop_assert!(meta.as_str().len() <= Metadata::MAX_BYTES);
         }
     }
 }
 
-fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+/// Any JSON value, a few levels deep; also the values of the JSON text tests.
+pub(super) fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
         Just(Value::Null),

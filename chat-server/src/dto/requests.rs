@@ -2,7 +2,7 @@
 //! lists them, so the first field at fault is the one reported.
 
 use chat_core::ValidationError;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -94,9 +94,10 @@ pub struct CreateMessageRequest {
     pub role: String,
     /// 1 byte to 256 KiB (configurable) of text without U+0000.
     pub content: String,
-    /// A JSON object of at most 16 KiB, stored as is.
+    /// A JSON object of at most 16 KiB, stored and returned as sent (whitespace outside
+    /// strings removed); kept here as the client's JSON text.
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<Box<RawValue>>,
 }
 
 impl FromFields for CreateMessageRequest {
@@ -105,7 +106,7 @@ impl FromFields for CreateMessageRequest {
             conversation_id: f.id::<chat_core::ConversationId>("conversation_id")?.into(),
             role: f.str("role")?,
             content: f.str("content")?,
-            metadata: f.value("metadata"),
+            metadata: f.raw("metadata"),
         })
     }
 }

@@ -1,10 +1,11 @@
 //! Response objects: only what the contract shows, never a password hash, a sealed key or an
 //! owner id the contract does not list.
 
-use chat_core::{Attachment, Conversation, LlmProvider, Message, Role, User, UserLlmConfig};
+use chat_core::{
+    Attachment, Conversation, LlmProvider, Message, Metadata, Role, User, UserLlmConfig,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -113,9 +114,10 @@ pub struct MessageOut {
     pub role: RoleName,
     /// The text.
     pub content: String,
-    /// The JSON object the client attached, or `null`.
+    /// The JSON object the client attached, as sent (whitespace outside strings removed),
+    /// or `null`.
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
     /// When it was added.
     pub created_at: DateTime<Utc>,
 }

@@ -18,6 +18,33 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Runs each case of the calling file's `cases` module against each store, one named test
+/// per (store, case): `store_tests!(case_a, case_b)` with `cases::case_a(&Server)`.
+#[allow(unused_macros)]
+macro_rules! store_tests {
+    ($($case:ident),* $(,)?) => {
+        store_tests!(@store memory, Kind::Memory, $($case),*);
+        store_tests!(@store sled, Kind::Sled, $($case),*);
+        store_tests!(@store sqlite, Kind::Sqlite, $($case),*);
+        store_tests!(@store postgres, Kind::Postgres, $($case),*);
+    };
+    (@store $store:ident, $kind:expr, $($case:ident),*) => {
+        mod $store {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(backing) = Backing::new($kind) else { return };
+                    let server = Server::start(&backing).await;
+                    cases::$case(&server).await;
+                    server.stop().await;
+                    backing.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Which store a test runs over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -238,7 +238,7 @@ impl Store for PostgresStore {
     }
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
-        let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
+        let metadata = metadata_to_text(draft.metadata.as_ref());
         // One statement, so one implicit transaction and one round trip: the UPDATE locks
         // the conversation row until the insert commits, so concurrent appenders on any
         // server take numbers one after another. If the insert fails, the bump is undone.

@@ -289,7 +289,7 @@ impl Store for SqliteStore {
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
         self.write(async {
-            let metadata = metadata_to_text(BACKEND, draft.metadata.as_ref())?;
+            let metadata = metadata_to_text(draft.metadata.as_ref());
             // One statement: it reads the conversation's last_seq and inserts under SQLite's
             // write lock, which it holds from its first step, and the schema's trigger moves
             // the counters in the same statement. So every appender, in this process or

@@ -15,7 +15,10 @@ use crate::testkit::fixtures::{
     expect_not_found, new_user, ok, provider, session, token, user,
 };
 use crate::time;
-use crate::validation::{Limit, provider_name_key};
+use crate::validation::{Limit, Metadata, provider_name_key};
+
+mod metadata;
+pub use metadata::metadata_kept_exactly_as_sent;
 
 async fn new_conversation(store: &dyn Store, owner: UserId, title: &str) -> Conversation {
     let c = conversation(owner, title);
@@ -739,7 +742,7 @@ pub async fn message_round_trip(store: &dyn Store) {
         let mut d = draft(&c, "");
         d.role = role;
         d.content = format!("line one\nline two\t«{i}» — 日本語 🚀");
-        d.metadata = meta.map(|m| m.as_object().expect("an object").clone());
+        d.metadata = meta.map(|m| Metadata::parse(m).expect("valid metadata"));
         d.created_at = at(i as i64);
         let m = ok(store.append_message(d.clone()).await, "append_message");
         assert_eq!(
