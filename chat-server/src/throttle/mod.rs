@@ -196,8 +196,8 @@ mod tests {
         assert_eq!(Limited(Duration::ZERO).retry_after_secs(), 1);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn many_usernames_stay_within_the_capacity() {
+    #[test]
+    fn many_usernames_stay_within_the_capacity() {
         let throttle = Throttle::new(ThrottleConfig {
             capacity: 1000,
             ..ThrottleConfig::default()
@@ -210,8 +210,8 @@ mod tests {
         assert_eq!(throttle.users.len(), 1000);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn usernames_are_compared_ignoring_case() {
+    #[test]
+    fn usernames_are_compared_ignoring_case() {
         let throttle = Throttle::new(ThrottleConfig::default());
         for name in ["Alice", "ALICE", "alice", "aLiCe", "alicE"] {
             throttle.login_failed(None, name);
