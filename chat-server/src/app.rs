@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::request;
 use crate::route::Handler;
 use crate::router::{self, Path};
 use crate::routes::ROUTES;
+use crate::throttle::{Throttle, ThrottleConfig};
 
 /// Limits and timings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct AppConfig {
     pub shutdown_timeout: Duration,
     /// How often expired sessions are purged. Default: 1 hour.
     pub purge_interval: Duration,
+    /// How logins and registrations are throttled.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for AppConfig {
@@ -51,6 +55,7 @@ impl Default for AppConfig {
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -66,6 +71,7 @@ struct Inner {
     router: matchit::Router<Path>,
     config: AppConfig,
     openapi: Bytes,
+    throttle: Throttle,
 }
 
 impl std::fmt::Debug for App {
@@ -85,6 +91,7 @@ pub fn app(service: ChatService, config: AppConfig) -> App {
         inner: Arc::new(Inner {
             service,
             router: router::router(ROUTES),
+            throttle: Throttle::new(config.throttle.clone()),
             config,
             openapi: Bytes::from(openapi),
         }),
@@ -104,8 +111,22 @@ impl App {
         &self.inner.config
     }
 
-    /// Answers one request. Never fails: every error is a response with the error body.
+    /// Answers one request from an unknown peer; see [`App::handle_from`].
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.handle_from(None, request).await
+    }
+
+    /// Answers one request from `peer`, the address the connection came from. Never fails:
+    /// every error is a response with the error body.
+    pub async fn handle_from<B>(
+        &self,
+        peer: Option<SocketAddr>,
+        request: Request<B>,
+    ) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -115,7 +136,7 @@ impl App {
         let id = request_id.to_str().unwrap_or("-").to_owned();
         let method = request.method().clone();
         let version = request.version();
-        let (route, result) = self.dispatch(request).await;
+        let (route, result) = self.dispatch(peer, request).await;
         let mut response = result.unwrap_or_else(|e| e.into_response(&id, version));
         response.headers_mut().insert("x-request-id", request_id);
         tracing::info!(
@@ -133,6 +154,7 @@ impl App {
     /// log line.
     async fn dispatch<B>(
         &self,
+        peer: Option<SocketAddr>,
         request: Request<B>,
     ) -> (&'static str, Result<Response<Full<Bytes>>, ApiError>)
     where
@@ -174,6 +196,11 @@ impl App {
                     query: parts.uri.query(),
                     body,
                     openapi: &self.inner.openapi,
+                    throttle: &self.inner.throttle,
+                    client: self
+                        .inner
+                        .throttle
+                        .client(peer.map(|p| p.ip()), &parts.headers),
                 })
             };
             match route.handler {
@@ -224,7 +251,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -240,7 +267,7 @@ pub async fn serve(
         let app = app.clone();
         let service = service_fn(move |request| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(request).await) }
+            async move { Ok::<_, Infallible>(app.handle_from(Some(peer), request).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

@@ -2,7 +2,7 @@
 //!
 //! Every flag can also be set through the environment variable named in its help.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::keyfile::{self, KeyError, KeySource};
 use crate::store_url::{OpenStoreError, StoreOptions, StoreUrl};
-use crate::{AppConfig, app, serve};
+use crate::{AppConfig, Rate, ThrottleConfig, app, serve};
 
 /// The chat-store HTTP server.
 #[derive(Debug, Parser)]
@@ -118,6 +118,42 @@ pub struct ServeArgs {
     /// How often expired sessions are purged.
     #[arg(long, env = "CHAT_PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub purge_interval: Duration,
+    /// How long a username is locked after 5 failed logins in a row; each failure after a
+    /// lock doubles the next.
+    #[arg(long, env = "CHAT_LOGIN_LOCK", default_value = "1s", value_parser = parse_duration)]
+    pub login_lock: Duration,
+    /// The longest lock of a username (at most 60s).
+    #[arg(long, env = "CHAT_LOGIN_LOCK_MAX", default_value = "60s", value_parser = parse_duration)]
+    pub login_lock_max: Duration,
+    /// Failed logins allowed per client address per minute; 0 for no limit.
+    #[arg(long, env = "CHAT_FAILED_LOGINS_PER_MINUTE", default_value_t = 100)]
+    pub failed_logins_per_minute: u32,
+    /// Registrations allowed per client address per minute; 0 for no limit.
+    #[arg(long, env = "CHAT_REGISTRATIONS_PER_MINUTE", default_value_t = 20)]
+    pub registrations_per_minute: u32,
+    /// Limit loopback clients per address too (they are not by default).
+    #[arg(long, env = "CHAT_THROTTLE_LOOPBACK")]
+    pub throttle_loopback: bool,
+    /// A proxy whose X-Forwarded-For entry names the client; repeat it or separate with
+    /// commas.
+    #[arg(long, env = "CHAT_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<IpAddr>,
+}
+
+impl ServeArgs {
+    /// The throttling these options ask for.
+    #[must_use]
+    pub fn throttle(&self) -> ThrottleConfig {
+        ThrottleConfig {
+            first_lock: self.login_lock,
+            max_lock: self.login_lock_max,
+            failed_logins: Rate::per_minute(self.failed_logins_per_minute),
+            registrations: Rate::per_minute(self.registrations_per_minute),
+            limit_loopback: self.throttle_loopback,
+            trusted_proxies: self.trusted_proxy.clone(),
+            ..ThrottleConfig::default()
+        }
+    }
 }
 
 /// The options of `provider add`.
@@ -264,6 +300,7 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         max_connections: args.max_connections,
         shutdown_timeout: args.shutdown_timeout,
         purge_interval: args.purge_interval,
+        throttle: args.throttle(),
     };
     let listener = TcpListener::bind(args.listen)
         .await
@@ -343,6 +380,37 @@ mod tests {
     fn unknown_store_scheme_is_refused() {
         let e = Cli::try_parse_from(["chat-server", "--store", "mysql://x"]).unwrap_err();
         assert!(e.to_string().contains("known schemes"), "{e}");
+    }
+
+    #[test]
+    fn throttle_flags() {
+        let cli = Cli::try_parse_from(["chat-server"]).unwrap();
+        let config = cli.serve.throttle();
+        assert_eq!(config.first_lock, Duration::from_secs(1));
+        assert_eq!(config.max_lock, Duration::from_secs(60));
+        assert_eq!(config.failed_logins, Rate::per_minute(100));
+        assert_eq!(config.registrations, Rate::per_minute(20));
+        assert!(!config.limit_loopback);
+        assert!(config.trusted_proxies.is_empty());
+        let cli = Cli::try_parse_from([
+            "chat-server",
+            "--trusted-proxy",
+            "10.0.0.1,10.0.0.2",
+            "--trusted-proxy",
+            "::1",
+            "--throttle-loopback",
+            "--login-lock",
+            "2s",
+            "--registrations-per-minute",
+            "5",
+        ])
+        .unwrap();
+        let config = cli.serve.throttle();
+        assert_eq!(config.trusted_proxies.len(), 3);
+        assert!(config.limit_loopback);
+        assert_eq!(config.first_lock, Duration::from_secs(2));
+        assert_eq!(config.registrations, Rate::per_minute(5));
+        assert!(Cli::try_parse_from(["chat-server", "--trusted-proxy", "proxy.local"]).is_err());
     }
 
     #[test]

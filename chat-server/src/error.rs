@@ -32,7 +32,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
-    /// 429: too many requests (reserved; this server does not rate-limit).
+    /// 429: too many attempts (a locked username, or a client address over its limit).
     RateLimited,
     /// 500: the server failed; the details are in its log.
     Internal,
@@ -95,6 +95,9 @@ pub(crate) enum ApiError {
     /// The request ran past the server's request timeout.
     #[error("the request took too long")]
     Timeout,
+    /// Too many login failures or registrations; retry after this many seconds.
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u32 },
     /// The store cannot serve (readiness); the message says why.
     #[error("the store is not ready: {0}")]
     Unavailable(#[source] CoreError),
@@ -103,6 +106,14 @@ pub(crate) enum ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::Core(CoreError::Invalid(e))
+    }
+}
+
+impl From<crate::throttle::Limited> for ApiError {
+    fn from(limited: crate::throttle::Limited) -> Self {
+        ApiError::RateLimited {
+            retry_after_secs: limited.retry_after_secs(),
+        }
     }
 }
 
@@ -144,15 +155,18 @@ impl ApiError {
             ApiError::DuplicateKey { field, .. } => {
                 (S::BAD_REQUEST, ErrorCode::InvalidInput, Some(field))
             }
+            ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, ErrorCode::RateLimited, None),
             ApiError::Timeout | ApiError::Unavailable(_) => {
                 (S::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, None)
             }
         }
     }
 
-    /// For a store that cannot serve now, how long a client should wait before retrying.
+    /// For a store that cannot serve now or a throttled attempt, how long a client should
+    /// wait before retrying.
     fn retry_after(&self) -> Option<u32> {
         match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             ApiError::Core(CoreError::Unavailable { reason, .. })
             | ApiError::Unavailable(CoreError::Unavailable { reason, .. }) => {
                 Some(reason.retry_after_secs())

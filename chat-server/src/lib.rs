@@ -16,10 +16,12 @@ mod route;
 mod router;
 mod routes;
 pub mod store_url;
+mod throttle;
 
 pub use app::{App, AppConfig, app, serve};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::document as openapi_document;
+pub use throttle::{MAX_RETRY_AFTER_SECS, Rate, Throttle, ThrottleConfig};
 
 /// An error and all its sources on one line, for logs.
 #[must_use]

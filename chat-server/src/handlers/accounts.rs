@@ -13,16 +13,32 @@ pub(crate) async fn register(ctx: Ctx<'_>) -> Reply {
         req.password.expose_secret(),
         req.email.as_deref(),
     )?;
+    // Counted after the body checks but whatever the store then says, so an address cannot
+    // probe which names are taken faster than it could register.
+    ctx.throttle.register(ctx.client)?;
     let user = ctx.service.register(new).await?;
     created(&UserOut::from(user), None)
 }
 
 pub(crate) async fn login(ctx: Ctx<'_>) -> Reply {
     let req: LoginRequest = ctx.body()?;
-    let issued = ctx
+    // After the body checks, before the password is looked at: a locked username is refused
+    // even with the right password, and such a refusal is not a failure.
+    ctx.throttle.login_allowed(ctx.client, &req.username)?;
+    let issued = match ctx
         .service
         .login(&req.username, req.password.expose_secret())
-        .await?;
+        .await
+    {
+        Ok(issued) => issued,
+        Err(e) => {
+            if matches!(e, chat_core::Error::Unauthorized) {
+                ctx.throttle.login_failed(ctx.client, &req.username);
+            }
+            return Err(e.into());
+        }
+    };
+    ctx.throttle.login_succeeded(&req.username);
     ok(&TokenOut {
         token: issued.token.expose_secret().to_owned(),
         token_type: "Bearer",

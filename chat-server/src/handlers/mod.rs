@@ -49,6 +49,10 @@ pub(crate) struct Ctx<'a> {
     /// The body, read under the cap when the route takes one, else empty.
     pub(crate) body: Bytes,
     pub(crate) openapi: &'a Bytes,
+    /// The login and registration counts of this server.
+    pub(crate) throttle: &'a crate::throttle::Throttle,
+    /// The client's address (the peer's, or the one a trusted proxy forwarded), when known.
+    pub(crate) client: Option<std::net::IpAddr>,
 }
 
 impl Ctx<'_> {
