@@ -127,21 +127,28 @@ impl App {
     /// Answers one request. Never fails: every error is a response with the error body.
     ///
     /// Writes the request's log line, also when the future is dropped before it ends (the
-    /// client went away), with status 499.
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    /// client went away), with status 499. The line is begun by this call, not by the first
+    /// poll, so a request dropped before it was ever polled is logged too.
+    pub fn handle<B>(
+        &self,
+        request: Request<B>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
     where
-        B: Body<Data = Bytes> + Unpin,
+        B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let app = self.clone();
         let request_id = request::request_id(request.headers());
         let id = request_id.to_str().unwrap_or("-").to_owned();
         let mut log = RequestLog::start(id, request.method().clone());
-        let version = request.version();
-        let result = self.dispatch(request, &mut log).await;
-        let mut response = result.unwrap_or_else(|e| e.into_response(log.id(), version));
-        response.headers_mut().insert("x-request-id", request_id);
-        log.finish(response.status().as_u16());
-        response
+        async move {
+            let version = request.version();
+            let result = app.dispatch(request, &mut log).await;
+            let mut response = result.unwrap_or_else(|e| e.into_response(log.id(), version));
+            response.headers_mut().insert("x-request-id", request_id);
+            log.finish(response.status().as_u16());
+            response
+        }
     }
 
     /// Routing, then the rest under the request timeout. Records the route template in the
@@ -269,11 +276,12 @@ pub async fn serve(
         let app = app.clone();
         let activity = Arc::clone(slot.activity());
         let service = service_fn(move |request| {
-            let app = app.clone();
-            // From a complete request head to the answer, the connection is busy.
+            // From a complete request head to the answer, the connection is busy. Both this
+            // and the log line start now: hyper may drop the future before polling it.
             let busy = activity.busy();
+            let answer = app.handle(request);
             async move {
-                let response = app.handle(request).await;
+                let response = answer.await;
                 drop(busy);
                 Ok::<_, Infallible>(response)
             }
