@@ -140,10 +140,18 @@ impl App {
         let app = self.clone();
         let request_id = request::request_id(request.headers());
         let id = request_id.to_str().unwrap_or("-").to_owned();
-        let mut log = RequestLog::start(id, request.method().clone());
+        // The route template is looked up here too (dispatch looks again for the path's
+        // parameters, which borrow the request), so that even a line written before the
+        // first poll names its route.
+        let route = self
+            .inner
+            .router
+            .at(request.uri().path())
+            .map_or("-", |matched| matched.value.template);
+        let log = RequestLog::start(id, request.method().clone(), route);
         async move {
             let version = request.version();
-            let result = app.dispatch(request, &mut log).await;
+            let result = app.dispatch(request).await;
             let mut response = result.unwrap_or_else(|e| e.into_response(log.id(), version));
             response.headers_mut().insert("x-request-id", request_id);
             log.finish(response.status().as_u16());
@@ -151,13 +159,8 @@ impl App {
         }
     }
 
-    /// Routing, then the rest under the request timeout. Records the route template in the
-    /// log line.
-    async fn dispatch<B>(
-        &self,
-        request: Request<B>,
-        log: &mut RequestLog,
-    ) -> Result<Response<Full<Bytes>>, ApiError>
+    /// Routing, then the rest under the request timeout.
+    async fn dispatch<B>(&self, request: Request<B>) -> Result<Response<Full<Bytes>>, ApiError>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -167,7 +170,6 @@ impl App {
             return Err(ApiError::NoRoute);
         };
         let path = matched.value;
-        log.route(path.template);
         let Some(route) = path.route(&parts.method) else {
             return Err(ApiError::MethodNotAllowed {
                 allow: path.allow.clone(),

@@ -20,12 +20,12 @@ pub(super) struct RequestLog {
 }
 
 impl RequestLog {
-    /// The line of a request that starts now.
-    pub(super) fn start(id: String, method: Method) -> Self {
+    /// The line of a request that starts now, for `route` (its template, `-` for none).
+    pub(super) fn start(id: String, method: Method, route: &'static str) -> Self {
         Self {
             id,
             method,
-            route: "-",
+            route,
             started: Instant::now(),
             written: false,
         }
@@ -34,11 +34,6 @@ impl RequestLog {
     /// The request's id.
     pub(super) fn id(&self) -> &str {
         &self.id
-    }
-
-    /// Records the route template the request matched.
-    pub(super) fn route(&mut self, template: &'static str) {
-        self.route = template;
     }
 
     /// Writes the line with the status answered.
