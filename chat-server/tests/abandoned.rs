@@ -4,15 +4,14 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chat_core::accounts::PasswordCost;
 use chat_core::{NewUser, ServiceConfig};
 use chat_server::AppConfig;
-use common::{Backing, Kind, Server, service_config};
+use common::{Backing, Captured, Kind, Server, service_config};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -120,38 +119,21 @@ async fn abandoned_logins_and_registrations_keep_memory_bounded() {
     // Every abandoned request left its line, naming its route even when hyper dropped it
     // before it ever ran.
     for n in 0..100 {
-        let line = log().line_with(&format!("request_id=gone-{n} ")).await;
+        let line = line_with(log(), &format!("request_id=gone-{n} ")).await;
         assert!(line.contains("route=\"/users"), "{line}");
     }
 }
 
-/// A writer that keeps what the log says.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The first line holding `needle`, waiting up to five seconds for it.
-    async fn line_with(&self, needle: &str) -> String {
-        for _ in 0..100 {
-            let log = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// The first line of `log` holding `needle`, waiting up to five seconds for it.
+async fn line_with(log: &Captured, needle: &str) -> String {
+    let text = || String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    for _ in 0..100 {
+        if let Some(line) = text().lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
         }
-        let log = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        panic!("no line with {needle:?} in the log:\n{log}")
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("no line with {needle:?} in the log:\n{}", text())
 }
 
 /// This binary's log. A global subscriber, set before any test logs: a scoped one
@@ -195,7 +177,7 @@ async fn an_abandoned_request_still_gets_its_log_line() {
     )
     .await;
 
-    let line = captured.line_with("request_id=gone-away-1 ").await;
+    let line = line_with(captured, "request_id=gone-away-1 ").await;
     assert!(line.contains("status=499"), "{line}");
     assert!(line.contains("route=\"/users/login\""), "{line}");
     assert!(line.contains("method=POST"), "{line}");

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chat_server::AppConfig;
-use common::{Backing, Kind, Server, service_config};
+use common::{Backing, Kind, Server, response_complete, service_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -88,7 +88,7 @@ async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
     stream.write_all(request).await.unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
-    while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !ends_body(&answer) {
+    while !response_complete(&answer) {
         let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
             .await
             .expect("an answer")
@@ -101,19 +101,6 @@ async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
         answer.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&answer).into_owned()
-}
-
-fn ends_body(answer: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(answer);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return false;
-    };
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    body.len() >= length
 }
 
 /// `GET /healthz` on a new connection, answered within `limit`; how long it took.

@@ -4,16 +4,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::{Caller, ChatService, NewProvider, Sealer, ServiceConfig};
 use chat_server::AppConfig;
 use chat_server::keyfile::{self, KeySource};
 use chat_server::store_url::StoreUrl;
-use common::{Backing, Kind, Server, service_config};
+use common::{Backing, Captured, Kind, Server, service_config};
 use serde_json::json;
 
 /// Starts a server the way the binary does: store from its URL, key from the key file.
@@ -171,20 +170,6 @@ async fn postgres_restart_keeps_everything() {
     );
     server.stop().await;
     backing.cleanup().await;
-}
-
-/// A writer that keeps what the log says.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 // One thread, so the server's tasks log through this test's subscriber.
