@@ -237,12 +237,13 @@ pub async fn serve(
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper starts this timeout whenever an HTTP/1 connection waits for a request head, so
-    // between requests it is the idle timeout; the first request's shorter deadline, which
-    // starts at accept and covers the protocol detection, is the watchdog's.
+    // between requests it is the idle timeout; the first request's deadline, which starts
+    // at accept and covers the protocol detection, is the watchdog's. (Never shorter than
+    // that deadline, so an idle timeout set below it cannot cut a first request short.)
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.idle_timeout);
+        .header_read_timeout(config.idle_timeout.max(config.header_read_timeout));
     // Pings find peers that vanished; the idle timeout closes those that answer but ask
     // nothing. hyper's defaults bound streams per connection (200) and pending resets
     // (h2's 20, against "rapid reset").
