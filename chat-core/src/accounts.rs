@@ -8,12 +8,16 @@
 use std::fmt;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::model::{PasswordHash, TokenHash};
+
+mod pool;
+
+pub(crate) use pool::HashingPool;
 
 /// The cost of Argon2id hashing.
 ///
@@ -46,10 +50,49 @@ impl PasswordCost {
         parallelism: 1,
     };
 
-    fn hasher(self) -> Argon2<'static> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .unwrap_or_default();
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    fn params(self) -> Params {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).unwrap_or_default()
+    }
+}
+
+/// Argon2's working memory (one 1 KiB block per KiB of cost), kept between hashes so that a
+/// thread doing hash after hash allocates it once instead of every time.
+///
+/// It keeps at most the memory of the cost it was made for; a stored hash made under a larger
+/// cost is verified in memory allocated for that one hash.
+pub struct HashMemory {
+    blocks: Vec<Block>,
+    keep: usize,
+}
+
+impl HashMemory {
+    /// Memory for hashes of `cost`, allocated on first use.
+    #[must_use]
+    pub fn new(cost: PasswordCost) -> Self {
+        Self {
+            blocks: Vec::new(),
+            keep: cost.params().block_count(),
+        }
+    }
+
+    /// Runs `f` over `count` blocks.
+    fn with<R>(&mut self, count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        if count > self.keep {
+            return f(&mut vec![Block::default(); count]);
+        }
+        if self.blocks.len() < count {
+            self.blocks.resize(self.keep, Block::default());
+        }
+        f(&mut self.blocks[..count])
+    }
+}
+
+impl fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashMemory")
+            .field("allocated_blocks", &self.blocks.len())
+            .field("keep", &self.keep)
+            .finish()
     }
 }
 
@@ -57,24 +100,103 @@ impl PasswordCost {
 /// runtime's worker threads.
 #[must_use]
 pub fn hash_password(password: &str, cost: PasswordCost) -> PasswordHash {
+    hash_password_in(password, cost, &mut HashMemory::new(cost))
+}
+
+/// [`hash_password`] in `memory`, which the next hash may reuse.
+#[must_use]
+pub fn hash_password_in(
+    password: &str,
+    cost: PasswordCost,
+    memory: &mut HashMemory,
+) -> PasswordHash {
+    let params = cost.params();
     let salt = SaltString::generate(&mut OsRng);
-    let hash = cost
-        .hasher()
-        .hash_password(password.as_bytes(), &salt)
+    let mut salt_bytes = [0u8; 64];
+    let output = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .and_then(|salt| {
+            argon2_output(
+                Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
+                password,
+                salt,
+                Params::DEFAULT_OUTPUT_LEN,
+                memory,
+            )
+        })
+        .and_then(|hash| {
+            Ok(argon2::PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(&params)?,
+                salt: Some(salt.as_salt()),
+                hash: Some(hash),
+            }
+            .to_string())
+        })
         .expect("Argon2 hashing cannot fail with valid parameters and a generated salt");
-    PasswordHash(hash.to_string())
+    PasswordHash(output)
 }
 
 /// Whether `password` matches `hash`. The parameters come from the hash itself, so hashes
 /// made under an older cost still verify. A malformed hash matches nothing.
 #[must_use]
 pub fn verify_password(password: &str, hash: &PasswordHash) -> bool {
-    let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
-        return false;
+    verify_password_in(
+        password,
+        hash,
+        &mut HashMemory::new(PasswordCost::default()),
+    )
+}
+
+/// [`verify_password`] in `memory`, which the next hash may reuse.
+#[must_use]
+pub fn verify_password_in(password: &str, hash: &PasswordHash, memory: &mut HashMemory) -> bool {
+    matches(password, hash, memory).unwrap_or(false)
+}
+
+/// Whether `password` matches `hash`; an error for a hash that is not a usable Argon2 hash.
+fn matches(
+    password: &str,
+    hash: &PasswordHash,
+    memory: &mut HashMemory,
+) -> argon2::password_hash::Result<bool> {
+    let parsed = argon2::PasswordHash::new(&hash.0)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
     };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let computed = argon2_output(argon2, password, salt, expected.len(), memory)?;
+    // `Output`'s equality takes the same time wherever the first difference is.
+    Ok(computed == expected)
+}
+
+/// The raw Argon2 output of `len` bytes, computed in `memory`.
+fn argon2_output(
+    argon2: Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    len: usize,
+    memory: &mut HashMemory,
+) -> argon2::password_hash::Result<Output> {
+    let count = argon2.params().block_count();
+    memory.with(count, |blocks| {
+        Output::init_with(len, |out| {
+            argon2
+                .hash_password_into_with_memory(password.as_bytes(), salt, out, blocks)
+                .map_err(argon2::password_hash::Error::from)
+        })
+    })
 }
 
 /// A bearer token as handed to the client: 64 lowercase hex characters. Never printed.
@@ -152,6 +274,63 @@ mod tests {
             hash.0
         );
         assert!(verify_password("correct horse battery", &hash));
+    }
+
+    #[test]
+    fn hashes_agree_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let cost = PasswordCost {
+            memory_kib: 64,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let ours = hash_password("correct horse battery", cost);
+        let parsed = argon2::PasswordHash::new(&ours.0).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params())
+            .hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_password(
+            "correct horse battery",
+            &PasswordHash(theirs.clone())
+        ));
+        assert!(!verify_password(
+            "correct horse batterY",
+            &PasswordHash(theirs)
+        ));
+    }
+
+    #[test]
+    fn one_memory_serves_hash_after_hash_and_larger_old_hashes() {
+        let small = PasswordCost::INSECURE_FOR_TESTS;
+        let larger = PasswordCost {
+            memory_kib: 256,
+            ..small
+        };
+        let mut memory = HashMemory::new(small);
+        let a = hash_password_in("first password", small, &mut memory);
+        let b = hash_password_in("second password", small, &mut memory);
+        let old = hash_password("made under a larger cost", larger);
+        assert!(verify_password_in("first password", &a, &mut memory));
+        assert!(verify_password_in("second password", &b, &mut memory));
+        assert!(!verify_password_in("first password", &b, &mut memory));
+        assert!(verify_password_in(
+            "made under a larger cost",
+            &old,
+            &mut memory
+        ));
+        // The larger hash borrowed memory of its own: what is kept is the small cost's.
+        assert_eq!(memory.blocks.len(), small.params().block_count());
+        assert!(!verify_password_in(
+            "x",
+            &PasswordHash("$argon2id$v=19$m=8,t=1,p=1$bad".into()),
+            &mut memory
+        ));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The application: routing, authentication, the body checks and the request log around the
 //! handlers, and the connection loop that serves it.
 
+mod connections;
+mod request_log;
+mod watchdog;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::ChatService;
@@ -15,10 +19,12 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::watch;
 
+use self::connections::Connections;
+use self::request_log::RequestLog;
+use self::watchdog::{Action, Timing, Watchdog};
 use crate::error::ApiError;
 use crate::handlers::Ctx;
 use crate::request;
@@ -34,9 +40,20 @@ pub struct AppConfig {
     pub max_body_bytes: usize,
     /// How long one request may take, body included. Default: 30 s.
     pub request_timeout: Duration,
-    /// How long a client may take to send a request's headers. Default: 10 s.
+    /// How long a new connection may take to send its first complete request head, whatever
+    /// the protocol (for HTTP/2: the preface, its settings and the first request's headers).
+    /// Default: 10 s.
     pub header_read_timeout: Duration,
-    /// How many connections are served at once; more wait in the listen queue. Default: 1024.
+    /// How long a connection may stay idle between requests (HTTP/1 keep-alive or HTTP/2),
+    /// which is also how long a later HTTP/1 request head may take. Default: 60 s.
+    pub idle_timeout: Duration,
+    /// How often an HTTP/2 connection that has been quiet is pinged. Default: 20 s.
+    pub http2_keep_alive_interval: Duration,
+    /// How long a ping may go unanswered before the HTTP/2 connection is closed. Default: 20 s.
+    pub http2_keep_alive_timeout: Duration,
+    /// How many connections are open at once. Past it, the connection idle the longest is
+    /// closed to admit a new one; when none is idle, new ones wait in the listen queue.
+    /// Default: 1024.
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests. Default: 30 s.
     pub shutdown_timeout: Duration,
@@ -52,6 +69,9 @@ impl Default for AppConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            http2_keep_alive_interval: Duration::from_secs(20),
+            http2_keep_alive_timeout: Duration::from_secs(20),
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),
@@ -112,67 +132,73 @@ impl App {
     }
 
     /// Answers one request from an unknown peer; see [`App::handle_from`].
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    pub fn handle<B>(
+        &self,
+        request: Request<B>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
     where
-        B: Body<Data = Bytes> + Unpin,
+        B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle_from(None, request).await
+        self.handle_from(None, request)
     }
 
     /// Answers one request from `peer`, the address the connection came from. Never fails:
     /// every error is a response with the error body.
-    pub async fn handle_from<B>(
+    ///
+    /// Writes the request's log line, also when the future is dropped before it ends (the
+    /// client went away), with status 499. The line is begun by this call, not by the first
+    /// poll, so a request dropped before it was ever polled is logged too.
+    pub fn handle_from<B>(
         &self,
         peer: Option<SocketAddr>,
         request: Request<B>,
-    ) -> Response<Full<Bytes>>
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
     where
-        B: Body<Data = Bytes> + Unpin,
+        B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let started = Instant::now();
+        let app = self.clone();
         let request_id = request::request_id(request.headers());
         let id = request_id.to_str().unwrap_or("-").to_owned();
-        let method = request.method().clone();
-        let version = request.version();
-        let (route, result) = self.dispatch(peer, request).await;
-        let mut response = result.unwrap_or_else(|e| e.into_response(&id, version));
-        response.headers_mut().insert("x-request-id", request_id);
-        tracing::info!(
-            request_id = %id,
-            method = %method,
-            route,
-            status = response.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request"
-        );
-        response
+        // The route template is looked up here too (dispatch looks again for the path's
+        // parameters, which borrow the request), so that even a line written before the
+        // first poll names its route.
+        let route = self
+            .inner
+            .router
+            .at(request.uri().path())
+            .map_or("-", |matched| matched.value.template);
+        let log = RequestLog::start(id, request.method().clone(), route);
+        async move {
+            let version = request.version();
+            let result = app.dispatch(peer, request).await;
+            let mut response = result.unwrap_or_else(|e| e.into_response(log.id(), version));
+            response.headers_mut().insert("x-request-id", request_id);
+            log.finish(response.status().as_u16());
+            response
+        }
     }
 
-    /// Routing, then the rest under the request timeout. Answers the route template for the
-    /// log line.
+    /// Routing, then the rest under the request timeout.
     async fn dispatch<B>(
         &self,
         peer: Option<SocketAddr>,
         request: Request<B>,
-    ) -> (&'static str, Result<Response<Full<Bytes>>, ApiError>)
+    ) -> Result<Response<Full<Bytes>>, ApiError>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
         let Ok(matched) = self.inner.router.at(parts.uri.path()) else {
-            return ("-", Err(ApiError::NoRoute));
+            return Err(ApiError::NoRoute);
         };
         let path = matched.value;
         let Some(route) = path.route(&parts.method) else {
-            return (
-                path.template,
-                Err(ApiError::MethodNotAllowed {
-                    allow: path.allow.clone(),
-                }),
-            );
+            return Err(ApiError::MethodNotAllowed {
+                allow: path.allow.clone(),
+            });
         };
         let work = async {
             let service = &self.inner.service;
@@ -212,15 +238,19 @@ impl App {
                 }
             }
         };
-        let result = tokio::time::timeout(self.inner.config.request_timeout, work)
+        tokio::time::timeout(self.inner.config.request_timeout, work)
             .await
-            .unwrap_or(Err(ApiError::Timeout));
-        (path.template, result)
+            .unwrap_or(Err(ApiError::Timeout))
     }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets the
 /// requests in flight finish (up to the configured shutdown timeout) and returns.
+///
+/// Every connection has deadlines: its first request head within the header read timeout
+/// (whatever the protocol), then at most the idle timeout between requests; HTTP/2
+/// connections are pinged and closed when the peer stops answering. At the connection cap,
+/// the connection idle the longest is closed to admit a new one.
 ///
 /// Also purges expired sessions in the background while it runs.
 pub async fn serve(
@@ -229,28 +259,34 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let config = app.inner.config.clone();
-    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let connections = Connections::new(config.max_connections);
+    let (stopping, server_stopping) = watch::channel(false);
+    let timing = Timing {
+        first_request: config.header_read_timeout,
+        idle: config.idle_timeout,
+    };
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper starts this timeout whenever an HTTP/1 connection waits for a request head, so
+    // between requests it is the idle timeout; the first request's deadline, which starts
+    // at accept and covers the protocol detection, is the watchdog's. (Never shorter than
+    // that deadline, so an idle timeout set below it cannot cut a first request short.)
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(config.idle_timeout.max(config.header_read_timeout));
+    // Pings find peers that vanished; the idle timeout closes those that answer but ask
+    // nothing. hyper's defaults bound streams per connection (200) and pending resets
+    // (h2's 20, against "rapid reset").
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(config.http2_keep_alive_interval)
+        .keep_alive_timeout(config.http2_keep_alive_timeout);
 
     let purge = tokio::spawn(purge_sessions(app.clone(), config.purge_interval));
 
     tokio::pin!(shutdown);
     loop {
-        // The permit is taken before accepting, so past the cap new clients wait in the
-        // kernel's listen queue instead of costing us a task and buffers each.
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -263,21 +299,48 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Past the cap this closes the longest-idle connection; only when every connection
+        // is busy does it wait, and new clients meanwhile wait in the kernel's listen queue.
+        let slot = tokio::select! {
+            slot = connections.admit() => slot,
+            () = &mut shutdown => break,
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let activity = Arc::clone(slot.activity());
         let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle_from(Some(peer), request).await) }
+            // From a complete request head to the answer, the connection is busy. Both this
+            // and the log line start now: hyper may drop the future before polling it.
+            let busy = activity.busy();
+            let answer = app.handle_from(Some(peer), request);
+            async move {
+                let response = answer.await;
+                drop(busy);
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
+        let mut watchdog =
+            Watchdog::new(Arc::clone(slot.activity()), timing, server_stopping.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            tokio::pin!(connection);
+            loop {
+                tokio::select! {
+                    ended = connection.as_mut() => {
+                        if let Err(e) = ended {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    action = watchdog.next() => match action {
+                        Action::Shutdown => connection.as_mut().graceful_shutdown(),
+                        Action::Drop => break,
+                    },
+                }
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -285,9 +348,10 @@ pub async fn serve(
     // Wait for the purge task to let go of the store, so the store can be reopened at once.
     let _ = purge.await;
     tracing::info!("shutting down; finishing requests in flight");
+    let _ = stopping.send(true);
     let deadline = tokio::time::Instant::now() + config.shutdown_timeout;
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = connections.closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep_until(deadline) => {
             tracing::warn!("shutdown timeout reached with connections still open");
         }

@@ -98,15 +98,31 @@ pub struct ServeArgs {
     /// The largest message content, in bytes.
     #[arg(long, env = "CHAT_MAX_CONTENT_BYTES", default_value_t = 256 * 1024)]
     pub max_content_bytes: usize,
-    /// How many connections are served at once.
+    /// How many connections are open at once. Past it, the connection idle the longest is
+    /// closed to admit a new one; when every connection is busy, new ones wait.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// How long one request may take.
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// How long a client may take to send a request's headers.
+    /// How long a new connection may take to send its first complete request head, whatever
+    /// the protocol (for HTTP/2: preface, settings and the request's headers).
     #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// How long a connection may stay idle between requests (HTTP/1 keep-alive or HTTP/2)
+    /// before it is closed; also how long a later HTTP/1 request head may take.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// How often a quiet HTTP/2 connection is pinged.
+    #[arg(long, env = "CHAT_HTTP2_KEEP_ALIVE_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub http2_keep_alive_interval: Duration,
+    /// How long an HTTP/2 ping may go unanswered before the connection is closed.
+    #[arg(long, env = "CHAT_HTTP2_KEEP_ALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub http2_keep_alive_timeout: Duration,
+    /// How many password hashes (logins, registrations) may run or wait in memory at once;
+    /// each holds 19 MiB on a thread of its own. Default: the number of CPUs.
+    #[arg(long, env = "CHAT_MAX_CONCURRENT_HASHES", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_hashes: Option<u16>,
     /// How long shutdown waits for requests in flight.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -282,6 +298,7 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             tracing::info!("in-memory store: using a random master key for this process");
         }
     }
+    let defaults = ServiceConfig::default();
     let service = ChatService::new(
         store,
         Sealer::new(1, key),
@@ -291,12 +308,18 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             max_content_bytes: args.max_content_bytes,
             registration_open: args.registration == Registration::Open,
             password_cost: PasswordCost::default(),
+            max_concurrent_hashes: args
+                .max_concurrent_hashes
+                .map_or(defaults.max_concurrent_hashes, usize::from),
         },
     );
     let config = AppConfig {
         max_body_bytes: args.max_body_bytes,
         request_timeout: args.request_timeout,
         header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        http2_keep_alive_interval: args.http2_keep_alive_interval,
+        http2_keep_alive_timeout: args.http2_keep_alive_timeout,
         max_connections: args.max_connections,
         shutdown_timeout: args.shutdown_timeout,
         purge_interval: args.purge_interval,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Caller, ChatService};
-use crate::accounts::{self, BearerToken};
+use crate::accounts::{self, BearerToken, HashMemory};
 use crate::error::{Entity, Error, Forbidden, Result};
 use crate::ids::{SessionId, UserId};
 use crate::input::NewUser;
@@ -34,7 +34,9 @@ impl ChatService {
         let cost = self.inner.config.password_cost;
         let password = new.password.clone();
         let password_hash = self
-            .hashing(move || accounts::hash_password(password.expose_secret(), cost))
+            .hashing(move |memory| {
+                accounts::hash_password_in(password.expose_secret(), cost, memory)
+            })
             .await?;
         let user = User {
             id: UserId::new(),
@@ -64,12 +66,12 @@ impl ChatService {
         let dummy = Arc::clone(&self.inner.dummy_hash);
         let cost = self.inner.config.password_cost;
         let matches = self
-            .hashing(move || match &stored {
-                Some(hash) => accounts::verify_password(&password, hash),
+            .hashing(move |memory| match &stored {
+                Some(hash) => accounts::verify_password_in(&password, hash, memory),
                 None => {
-                    let dummy =
-                        dummy.get_or_init(|| accounts::hash_password("not a password", cost));
-                    let _ = accounts::verify_password(&password, dummy);
+                    let dummy = dummy
+                        .get_or_init(|| accounts::hash_password_in("not a password", cost, memory));
+                    let _ = accounts::verify_password_in(&password, dummy, memory);
                     false
                 }
             })
@@ -145,19 +147,16 @@ impl ChatService {
         self.inner.store.delete_expired_sessions(time::now()).await
     }
 
-    /// Runs Argon2 work on the blocking pool, a bounded number at a time, so it neither
-    /// stalls the async workers nor takes unbounded memory.
+    /// Runs Argon2 work on the service's hashing threads, a bounded number at a time, so it
+    /// neither stalls the async workers nor takes unbounded memory. A caller that gives up
+    /// (a client that went away) leaves a started job to finish on its thread, still counted.
     async fn hashing<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
-            .inner
+        self.inner
             .hashing
-            .acquire()
-            .await
-            .map_err(|e| Error::backend("hashing", e))?;
-        tokio::task::spawn_blocking(work)
+            .run(work)
             .await
             .map_err(|e| Error::backend("hashing", e))
     }

@@ -17,9 +17,8 @@ mod providers;
 use std::sync::{Arc, OnceLock};
 
 use chrono::Duration;
-use tokio::sync::Semaphore;
 
-use crate::accounts::PasswordCost;
+use crate::accounts::{HashingPool, PasswordCost};
 use crate::error::{Entity, Error, Forbidden, Result};
 use crate::ids::UserId;
 use crate::secrets::Sealer;
@@ -78,6 +77,10 @@ pub struct ServiceConfig {
     pub registration_open: bool,
     /// The cost of password hashing. Default: Argon2id at OWASP's parameters.
     pub password_cost: PasswordCost,
+    /// How many password hashes may run or wait in memory at once, each on a thread of its
+    /// own holding `password_cost.memory_kib` of memory, reused. Default: the number of CPUs
+    /// (hashing is CPU-bound, so more threads would add memory, not speed).
+    pub max_concurrent_hashes: usize,
 }
 
 impl Default for ServiceConfig {
@@ -87,6 +90,7 @@ impl Default for ServiceConfig {
             max_content_bytes: Content::DEFAULT_MAX_BYTES,
             registration_open: true,
             password_cost: PasswordCost::default(),
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -124,9 +128,9 @@ struct Inner {
     /// A hash to verify against when the user does not exist, so that answer costs as much
     /// as a wrong password. Made on first use.
     dummy_hash: Arc<OnceLock<crate::model::PasswordHash>>,
-    /// Bounds the Argon2 work in flight: each hash holds `memory_kib` of memory, and a flood
-    /// of logins must not take the machine's memory with it.
-    hashing: Semaphore,
+    /// Does the Argon2 work on a fixed set of threads: each hash holds `memory_kib` of memory,
+    /// and a flood of logins, abandoned or not, must not take the machine's memory with it.
+    hashing: HashingPool,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -142,14 +146,14 @@ impl ChatService {
     /// A service over `store`, sealing API keys with `sealer`.
     #[must_use]
     pub fn new(store: Arc<dyn Store>, sealer: Sealer, config: ServiceConfig) -> Self {
-        let lanes = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        let hashing = HashingPool::new(config.max_concurrent_hashes, config.password_cost);
         Self {
             inner: Arc::new(Inner {
                 store,
                 sealer,
                 config,
                 dummy_hash: Arc::new(OnceLock::new()),
-                hashing: Semaphore::new(lanes),
+                hashing,
             }),
         }
     }

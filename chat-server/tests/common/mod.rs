@@ -398,7 +398,8 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn response_complete(out: &[u8]) -> bool {
+/// Whether `out` holds a whole response head and as much body as its `Content-Length` says.
+pub fn response_complete(out: &[u8]) -> bool {
     let text = String::from_utf8_lossy(out);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return false;
@@ -413,4 +414,18 @@ fn response_complete(out: &[u8]) -> bool {
         })
         .unwrap_or(0);
     body.len() >= length
+}
+
+/// A log writer that keeps what the log says, for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
