@@ -233,7 +233,8 @@ impl Report {
         }
         let peak = self.samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
         println!(
-            "RSS after {} s {:.1} MiB, at the end {:.1} MiB ({:.2}×, limit {MAX_GROWTH}×), peak {:.1} MiB",
+            "RSS after {} s {:.1} MiB, at the end {:.1} MiB ({:.2}×, limit {MAX_GROWTH}×), \
+             peak {:.1} MiB",
             WARM_UP.as_secs(),
             mib(self.baseline_kib),
             mib(self.end_kib),
@@ -872,6 +873,12 @@ impl Worker {
             .await
     }
 
+    /// Creates an object with a POST to `path`; answers its id when the answer was 201.
+    async fn create(&mut self, op: &'static str, path: &str, body: Value) -> Option<String> {
+        let answer = self.call(op, Method::POST, path, Some(body), 201).await?;
+        Some(parse(&answer)["id"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// Records a response that had the right status but the wrong content.
     fn wrong(&mut self, op: &str, why: String) {
         self.stats.fail(format!("worker {} {op}: {why}", self.n));
@@ -889,8 +896,14 @@ impl Worker {
         self.deleted.push_back(path);
     }
 
-    /// A random conversation, message and attachment index of this worker's, when it has
-    /// a message (with an attachment, if `with_attachment`).
+    /// A random one of this worker's conversations, if it has any.
+    fn pick_conversation(&mut self) -> Option<&Conversation> {
+        let i = self.rng.below(self.conversations.len().max(1));
+        self.conversations.get(i)
+    }
+
+    /// A random one of this worker's messages, as (conversation, message) indexes, when it
+    /// has one (with an attachment, if `with_attachment`).
     fn pick_message(&mut self, with_attachment: bool) -> Option<(usize, usize)> {
         let candidates: Vec<(usize, usize)> = self
             .conversations
@@ -1012,19 +1025,13 @@ impl Worker {
     async fn start_conversation(&mut self) {
         let serial = self.next_serial();
         let title = format!("soak {} conversation {serial}", self.n);
-        let Some(body) = self
-            .call(
-                "create conversation",
-                Method::POST,
-                "/chat/conversations",
-                Some(json!({"title": title})),
-                201,
-            )
+        let body = json!({"title": title});
+        let Some(id) = self
+            .create("create conversation", "/chat/conversations", body)
             .await
         else {
             return;
         };
-        let id = parse(&body)["id"].as_str().unwrap_or_default().to_owned();
         self.conversations.push_back(Conversation {
             id,
             last_seq: 0,
@@ -1099,10 +1106,9 @@ impl Worker {
     }
 
     async fn list_messages(&mut self) {
-        if self.conversations.is_empty() {
+        let Some(conv) = self.pick_conversation() else {
             return self.append().await;
-        }
-        let conv = &self.conversations[self.rng.below(self.conversations.len())];
+        };
         let (id, last) = (conv.id.clone(), conv.last_seq);
         let descending = self.rng.below(3) == 0;
         let query = if descending {
@@ -1145,10 +1151,9 @@ impl Worker {
     }
 
     async fn get_conversation(&mut self) {
-        if self.conversations.is_empty() {
+        let Some(conv) = self.pick_conversation() else {
             return self.append().await;
-        }
-        let conv = &self.conversations[self.rng.below(self.conversations.len())];
+        };
         let (id, count) = (conv.id.clone(), conv.messages.len() as u64);
         let path = format!("/chat/conversations/{id}");
         if let Some(body) = self
@@ -1166,12 +1171,10 @@ impl Worker {
     }
 
     async fn rename(&mut self) {
-        if self.conversations.is_empty() {
+        let Some(conv) = self.pick_conversation() else {
             return self.append().await;
-        }
-        let id = self.conversations[self.rng.below(self.conversations.len())]
-            .id
-            .clone();
+        };
+        let id = conv.id.clone();
         let serial = self.next_serial();
         let title = format!("soak {} renamed {serial}", self.n);
         let path = format!("/chat/conversations/{id}");
@@ -1223,17 +1226,10 @@ impl Worker {
             "file_type": "image/png",
             "file_path": format!("s3://soak-bucket/{}/{serial}.png", self.n),
         });
-        if let Some(answer) = self
-            .call(
-                "create attachment",
-                Method::POST,
-                "/chat/attachments",
-                Some(body),
-                201,
-            )
+        if let Some(id) = self
+            .create("create attachment", "/chat/attachments", body)
             .await
         {
-            let id = parse(&answer)["id"].as_str().unwrap_or_default().to_owned();
             self.conversations[c].messages[m].attachments.push(id);
         }
     }
@@ -1311,17 +1307,10 @@ impl Worker {
             "name": format!("soak {} provider {serial}", self.n),
             "api_endpoint": format!("https://llm{}.example/v1", self.n),
         });
-        if let Some(answer) = self
-            .call(
-                "create provider",
-                Method::POST,
-                "/chat/llm-providers",
-                Some(body),
-                201,
-            )
+        if let Some(id) = self
+            .create("create provider", "/chat/llm-providers", body)
             .await
         {
-            let id = parse(&answer)["id"].as_str().unwrap_or_default().to_owned();
             self.providers.push(Provider { id, config: false });
         }
     }
