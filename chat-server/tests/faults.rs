@@ -8,16 +8,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chat_core::{ChatService, MasterKey, Sealer};
 use chat_server::AppConfig;
+use common::binary::Binary;
 use common::{Client, Server, service_config};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -70,92 +70,11 @@ impl Drop for Tmpfs {
     }
 }
 
-/// The `chat-server` binary, running; its log lines are collected.
-struct Binary {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Binary {
-    fn start(store: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--listen", "127.0.0.1:0", "--store", store])
-            .args(["--shutdown-timeout", "3s", "--request-timeout", "5s"])
-            .args(extra)
-            .env("CHAT_LOG", "info")
-            .env_remove("CHAT_STORE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = Arc::clone(&log);
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Some(addr) = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("listen="))
-                    {
-                        let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                    }
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("the server did not start: {}", log.lock().unwrap());
-        };
-        Self { child, addr, log }
-    }
-
-    fn client(&self) -> Client {
-        Client {
-            addr: self.addr,
-            token: None,
-        }
-    }
-
-    /// Sends SIGTERM and answers how long the process took to exit.
-    fn terminate(mut self) -> Duration {
-        let started = Instant::now();
-        let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "exit {status}: {}",
-                    self.log.lock().unwrap()
-                );
-                return started.elapsed();
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                panic!(
-                    "SIGTERM did not stop the server in 30 s: {}",
-                    self.log.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `extra` after the short timeouts the fault tests run with.
+fn with_timeouts<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--shutdown-timeout", "3s", "--request-timeout", "5s"];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// Registers and logs in `name` and creates one conversation; answers its client and id.
@@ -266,7 +185,7 @@ async fn assert_all_kept(client: &Client, conversation: &str, acked: &[(u64, usi
 async fn full_disk_refuses_then_recovers(scheme: &str, extra: &[&str]) {
     let Some(disk) = Tmpfs::mount(24) else { return };
     let store = format!("{scheme}:{}", disk.path().join("data").display());
-    let server = Binary::start(&store, extra);
+    let server = Binary::start(&store, &with_timeouts(extra));
     let (client, conversation) = user_with_conversation(&server.client(), "filler").await;
 
     let (acked, refusal) = fill(&client, &conversation).await;
@@ -305,7 +224,7 @@ async fn full_disk_refuses_then_recovers(scheme: &str, extra: &[&str]) {
     );
 
     // Everything acknowledged survives a restart, with its content.
-    let server = Binary::start(&store, extra);
+    let server = Binary::start(&store, &with_timeouts(extra));
     let r = server
         .client()
         .post(
@@ -340,7 +259,7 @@ async fn sqlite_on_a_full_disk_refuses_writes_then_recovers() {
 async fn sled_engine_failure_is_refused_and_the_server_still_stops() {
     let Some(disk) = Tmpfs::mount(24) else { return };
     let store = format!("sled:{}", disk.path().join("data").display());
-    let server = Binary::start(&store, &["--min-free-space", "0"]);
+    let server = Binary::start(&store, &with_timeouts(&["--min-free-space", "0"]));
     let (client, conversation) = user_with_conversation(&server.client(), "filler").await;
     let mut acked: Vec<(u64, usize)> = Vec::new();
     for n in 0..5 {
@@ -386,7 +305,7 @@ async fn sled_engine_failure_is_refused_and_the_server_still_stops() {
         acked.len()
     );
 
-    let server = Binary::start(&store, &["--min-free-space", "0"]);
+    let server = Binary::start(&store, &with_timeouts(&["--min-free-space", "0"]));
     let r = server
         .client()
         .post(

@@ -18,12 +18,13 @@
 //! conversations of at most forty messages and deletes the oldest as it starts a new one),
 //! so memory that keeps growing is a leak, not data.
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,6 +34,8 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+
+use common::binary::Binary;
 
 /// Concurrent connections, one worker each.
 const CONNECTIONS: usize = 64;
@@ -82,7 +85,7 @@ fn soak_mixed_traffic_on_sled() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sled:{}", dir.path().join("sled").display());
     add_shared_provider(&store);
-    let server = Binary::start(&store);
+    let server = Binary::start(&store, &["--shutdown-timeout", "10s"]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -91,7 +94,7 @@ fn soak_mixed_traffic_on_sled() {
     let mut report = runtime.block_on(soak(server.addr, server.pid(), length));
     drop(runtime);
     let client_cpu = cpu_seconds("self");
-    report.log_tail = tail(&server.log);
+    report.log_tail = server.log_tail();
     let shutdown = server.terminate();
 
     report.print(length, client_cpu, shutdown);
@@ -288,105 +291,6 @@ fn add_shared_provider(store: &str) {
         .output()
         .unwrap();
     assert!(output.status.success(), "provider add: {output:?}");
-}
-
-/// The `chat-server` binary, running, with the last lines of its log that are not a
-/// routine request line.
-struct Binary {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<VecDeque<String>>>,
-}
-
-/// Lines of the server's log kept for a failure report.
-const LOG_TAIL_LINES: usize = 100;
-
-impl Binary {
-    /// Starts the binary on `store` with default settings (production password cost
-    /// included) and logging at `info`, as in production.
-    fn start(store: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--listen", "127.0.0.1:0", "--store", store])
-            .args(["--shutdown-timeout", "10s"])
-            .env("CHAT_LOG", "info")
-            .env_remove("CHAT_STORE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = Arc::clone(&log);
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Some(addr) = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("listen="))
-                    {
-                        let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                    }
-                    // One line per request would bury what matters and grow the
-                    // client's memory for the whole run: keep the others, and 5xx.
-                    if line.contains(" request request_id=") && !line.contains(" status=5") {
-                        continue;
-                    }
-                    let mut log = log.lock().unwrap();
-                    if log.len() == LOG_TAIL_LINES {
-                        log.pop_front();
-                    }
-                    log.push_back(line);
-                }
-            });
-        }
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("the server did not start: {}", tail(&log));
-        };
-        Self { child, addr, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGTERM and answers how long the process took to exit cleanly.
-    fn terminate(mut self) -> Duration {
-        let started = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM");
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit {status}: {}", tail(&self.log));
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "SIGTERM did not stop the server in 30 s: {}",
-                tail(&self.log)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tail(log: &Mutex<VecDeque<String>>) -> String {
-    let log = log.lock().unwrap();
-    log.iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// The resident memory of process `pid`, in KiB.

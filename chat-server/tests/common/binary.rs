@@ -1,0 +1,122 @@
+//! The real `chat-server` binary, started on a store with the flags a test gives, for tests
+//! that need the process itself: its exit on SIGTERM, its memory, its start-up.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Client;
+
+/// Lines of the server's log kept for a failure report.
+const LOG_TAIL_LINES: usize = 100;
+
+/// The binary, running; killed when dropped.
+pub struct Binary {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Binary {
+    /// Starts the binary on `store`, listening on a free loopback port, logging at `info`,
+    /// with `args` added. Waits for its `listen=` log line.
+    pub fn start(store: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args(["--listen", "127.0.0.1:0", "--store", store])
+            .args(args)
+            .env("CHAT_LOG", "info")
+            .env_remove("CHAT_STORE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = Arc::clone(&log);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some(addr) = line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("listen="))
+                    {
+                        let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                    }
+                    // One line per request would bury what matters and grow the test's
+                    // memory for as long as it runs: keep the others, and 5xx.
+                    if line.contains(" request request_id=") && !line.contains(" status=5") {
+                        continue;
+                    }
+                    let mut log = log.lock().unwrap();
+                    if log.len() == LOG_TAIL_LINES {
+                        log.pop_front();
+                    }
+                    log.push_back(line);
+                }
+            });
+        }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("the server did not start: {}", tail(&log));
+        };
+        Self { child, addr, log }
+    }
+
+    /// A client of this server.
+    pub fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            token: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last lines of the server's log that were not routine request lines.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+
+    /// Sends SIGTERM and answers how long the process took to exit, which it must do
+    /// cleanly within 30 s.
+    pub fn terminate(mut self) -> Duration {
+        let started = Instant::now();
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit {status}: {}", self.log_tail());
+                return started.elapsed();
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!(
+                    "SIGTERM did not stop the server in 30 s: {}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tail(log: &Mutex<VecDeque<String>>) -> String {
+    let log = log.lock().unwrap();
+    log.iter().map(|l| format!("{l}\n")).collect()
+}
