@@ -217,7 +217,6 @@ impl App {
                 Ok::<_, ApiError>(Ctx {
                     service,
                     token,
-                    path: parts.uri.path(),
                     params: &matched.params,
                     query: parts.uri.query(),
                     body,

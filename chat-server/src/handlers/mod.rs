@@ -40,10 +40,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) service: &'a ChatService,
     /// The bearer token as presented, for the one handler that ends its session.
     pub(crate) token: Option<&'a str>,
-    /// The request's path as sent. Handlers build the paths they answer with (`Location`,
-    /// `Link`) from parsed ids instead, so that those carry the canonical spelling.
-    #[expect(dead_code, reason = "no handler echoes the request's path")]
-    pub(crate) path: &'a str,
     pub(crate) params: &'a matchit::Params<'a, 'a>,
     pub(crate) query: Option<&'a str>,
     /// The body, read under the cap when the route takes one, else empty.
