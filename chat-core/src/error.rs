@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::completion::UpstreamError;
 use crate::validation::ValidationError;
 
 /// The kinds of stored object, for errors that name what was missing or clashed.
@@ -116,6 +117,25 @@ pub enum Error {
     #[error("{0} not found")]
     NotFound(Entity),
 
+    /// An input field names an object that does not exist or is not the caller's; unlike
+    /// [`NotFound`](Error::NotFound), which is the object the request is about.
+    #[error("{entity} not found")]
+    NotFoundField {
+        /// What kind of object is missing.
+        entity: Entity,
+        /// The input field that names it.
+        field: &'static str,
+    },
+
+    /// The LLM provider of a completion failed, or could not be used: nothing was stored.
+    #[error(transparent)]
+    Upstream(UpstreamError),
+
+    /// The LLM provider of a completion gave no answer, or no progress, in time: nothing was
+    /// stored.
+    #[error(transparent)]
+    UpstreamTimeout(UpstreamError),
+
     /// The object clashes with one that exists.
     #[error("{entity} already exists with this {field}")]
     Conflict {
@@ -189,8 +209,22 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         !matches!(
             self,
-            Error::Backend { .. } | Error::Unavailable { .. } | Error::Unseal
+            Error::Backend { .. }
+                | Error::Unavailable { .. }
+                | Error::Unseal
+                | Error::Upstream(_)
+                | Error::UpstreamTimeout(_)
         )
+    }
+}
+
+impl From<UpstreamError> for Error {
+    fn from(e: UpstreamError) -> Self {
+        if e.is_timeout() {
+            Error::UpstreamTimeout(e)
+        } else {
+            Error::Upstream(e)
+        }
     }
 }
 

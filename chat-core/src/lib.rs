@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod completion;
 mod error;
 mod ids;
 mod input;

@@ -2,6 +2,7 @@
 //! handlers, and the connection loop that serves it.
 
 mod connections;
+mod held;
 mod request_log;
 mod watchdog;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::ChatService;
-use http_body_util::Full;
+use chat_core::completion::LlmClient;
 use hyper::body::Body;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -26,12 +27,14 @@ use self::connections::Connections;
 use self::request_log::RequestLog;
 use self::watchdog::{Action, Timing, Watchdog};
 use crate::error::ApiError;
-use crate::handlers::Ctx;
+use crate::handlers::{Ctx, Reply};
 use crate::request;
+use crate::response::Body as ResponseBody;
 use crate::route::Handler;
 use crate::router::{self, Path};
 use crate::routes::ROUTES;
 use crate::throttle::{Throttle, ThrottleConfig};
+use crate::upstream::{OpenAiClient, UpstreamConfig};
 
 /// Limits and timings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -61,6 +64,8 @@ pub struct AppConfig {
     pub purge_interval: Duration,
     /// How logins and registrations are throttled.
     pub throttle: ThrottleConfig,
+    /// How completions call LLM providers.
+    pub upstream: UpstreamConfig,
 }
 
 impl Default for AppConfig {
@@ -76,6 +81,7 @@ impl Default for AppConfig {
             shutdown_timeout: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),
             throttle: ThrottleConfig::default(),
+            upstream: UpstreamConfig::default(),
         }
     }
 }
@@ -92,6 +98,7 @@ struct Inner {
     config: AppConfig,
     openapi: Bytes,
     throttle: Throttle,
+    llm: Arc<dyn LlmClient>,
 }
 
 impl std::fmt::Debug for App {
@@ -103,9 +110,17 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// Builds the application.
+/// Builds the application, calling LLM providers with the server's own client
+/// ([`OpenAiClient`]) as `config.upstream` says.
 #[must_use]
 pub fn app(service: ChatService, config: AppConfig) -> App {
+    let llm = Arc::new(OpenAiClient::new(config.upstream.clone()));
+    app_with_llm(service, config, llm)
+}
+
+/// Builds the application, calling LLM providers through `llm`.
+#[must_use]
+pub fn app_with_llm(service: ChatService, config: AppConfig, llm: Arc<dyn LlmClient>) -> App {
     let openapi = serde_json::to_vec(&crate::openapi::document()).unwrap_or_default();
     App {
         inner: Arc::new(Inner {
@@ -114,6 +129,7 @@ pub fn app(service: ChatService, config: AppConfig) -> App {
             throttle: Throttle::new(config.throttle.clone()),
             config,
             openapi: Bytes::from(openapi),
+            llm,
         }),
     }
 }
@@ -135,7 +151,7 @@ impl App {
     pub fn handle<B>(
         &self,
         request: Request<B>,
-    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + use<B>
     where
         B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -153,7 +169,7 @@ impl App {
         &self,
         peer: Option<SocketAddr>,
         request: Request<B>,
-    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + use<B>
     where
         B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -172,7 +188,7 @@ impl App {
         let log = RequestLog::start(id, request.method().clone(), route);
         async move {
             let version = request.version();
-            let result = app.dispatch(peer, request).await;
+            let result = app.dispatch(peer, request, log.id()).await;
             let mut response = result.unwrap_or_else(|e| e.into_response(log.id(), version));
             response.headers_mut().insert("x-request-id", request_id);
             log.finish(response.status().as_u16());
@@ -180,12 +196,14 @@ impl App {
         }
     }
 
-    /// Routing, then the rest under the request timeout.
+    /// Routing, then the rest under the request timeout (but for the handler of an untimed
+    /// route, which keeps deadlines of its own).
     async fn dispatch<B>(
         &self,
         peer: Option<SocketAddr>,
         request: Request<B>,
-    ) -> Result<Response<Full<Bytes>>, ApiError>
+        request_id: &str,
+    ) -> Result<Response<ResponseBody>, ApiError>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -200,47 +218,74 @@ impl App {
                 allow: path.allow.clone(),
             });
         };
-        let work = async {
-            let service = &self.inner.service;
-            let token = request::bearer_token(&parts.headers);
-            // Lazy: it runs when awaited, which for an authenticated route is after the
-            // caller is established, so a stranger cannot make the server read a body.
-            let ctx = async {
-                let body = if route.body.is_some() {
-                    let limit = self.inner.config.max_body_bytes;
-                    let bytes = request::read_body(&parts.headers, body, limit).await?;
-                    request::check_json_content_type(&parts.headers)?;
-                    bytes
-                } else {
-                    Bytes::new()
-                };
-                Ok::<_, ApiError>(Ctx {
-                    service,
-                    token,
-                    params: &matched.params,
-                    query: parts.uri.query(),
-                    body,
-                    openapi: &self.inner.openapi,
-                    throttle: &self.inner.throttle,
-                    client: self
-                        .inner
-                        .throttle
-                        .client(peer.map(|p| p.ip()), &parts.headers),
-                })
-            };
-            match route.handler {
-                Handler::Public { run, .. } => run(ctx.await?).await,
-                Handler::Authed { run, .. } => {
+        let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout;
+        let service = &self.inner.service;
+        let token = request::bearer_token(&parts.headers);
+        // Authentication first, then the body, so a stranger cannot make the server read one.
+        let prepare = async {
+            let caller = match route.handler {
+                Handler::Public { .. } => None,
+                Handler::Authed { .. } => {
                     let token = token.ok_or(chat_core::Error::Unauthorized)?;
-                    let caller = service.authenticate(token).await?;
-                    run(&caller, ctx.await?).await
+                    Some(service.authenticate(token).await?)
                 }
-            }
+            };
+            let body = if route.body.is_some() {
+                let limit = self.inner.config.max_body_bytes;
+                let bytes = request::read_body(&parts.headers, body, limit).await?;
+                request::check_json_content_type(&parts.headers)?;
+                bytes
+            } else {
+                Bytes::new()
+            };
+            let ctx = Ctx {
+                service,
+                token,
+                params: &matched.params,
+                query: parts.uri.query(),
+                body,
+                openapi: &self.inner.openapi,
+                throttle: &self.inner.throttle,
+                client: self
+                    .inner
+                    .throttle
+                    .client(peer.map(|p| p.ip()), &parts.headers),
+                request_id,
+                llm: &self.inner.llm,
+            };
+            Ok::<_, ApiError>((caller, ctx))
         };
-        tokio::time::timeout(self.inner.config.request_timeout, work)
+        if route.untimed {
+            // The handler has deadlines of its own (a completion's upstream timeouts).
+            let (caller, ctx) = within(deadline, prepare).await?;
+            run(route.handler, caller.as_ref(), ctx).await
+        } else {
+            within(deadline, async {
+                let (caller, ctx) = prepare.await?;
+                run(route.handler, caller.as_ref(), ctx).await
+            })
             .await
-            .unwrap_or(Err(ApiError::Timeout))
+        }
     }
+}
+
+/// Calls the handler: an authenticated one only with its caller.
+async fn run(handler: Handler, caller: Option<&chat_core::Caller>, ctx: Ctx<'_>) -> Reply {
+    match (handler, caller) {
+        (Handler::Public { run, .. }, _) => run(ctx).await,
+        (Handler::Authed { run, .. }, Some(caller)) => run(caller, ctx).await,
+        (Handler::Authed { .. }, None) => Err(chat_core::Error::Unauthorized.into()),
+    }
+}
+
+/// `work`, or [`ApiError::Timeout`] once `deadline` passes.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or(Err(ApiError::Timeout))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets the
@@ -308,14 +353,14 @@ pub async fn serve(
         let app = app.clone();
         let activity = Arc::clone(slot.activity());
         let service = service_fn(move |request| {
-            // From a complete request head to the answer, the connection is busy. Both this
-            // and the log line start now: hyper may drop the future before polling it.
+            // From a complete request head to the answer's last byte, the connection is busy
+            // (a streamed answer may take minutes). Both this and the log line start now:
+            // hyper may drop the future before polling it.
             let busy = activity.busy();
             let answer = app.handle_from(Some(peer), request);
             async move {
                 let response = answer.await;
-                drop(busy);
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(response.map(|body| held::Held::new(body, busy)))
             }
         });
         let connection = builder

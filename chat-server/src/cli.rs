@@ -156,6 +156,9 @@ pub struct ServeArgs {
     /// commas.
     #[arg(long, env = "CHAT_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<IpAddr>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub completions: crate::upstream::CompletionArgs,
 }
 
 impl ServeArgs {
@@ -313,6 +316,7 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             max_concurrent_hashes: args
                 .max_concurrent_hashes
                 .map_or(defaults.max_concurrent_hashes, usize::from),
+            completion_history: args.completions.history(),
         },
     );
     let config = AppConfig {
@@ -326,6 +330,7 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         shutdown_timeout: args.shutdown_timeout,
         purge_interval: args.purge_interval,
         throttle: args.throttle(),
+        upstream: args.completions.config(),
     };
     let listener = TcpListener::bind(args.listen)
         .await

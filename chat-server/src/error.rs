@@ -4,13 +4,13 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-use bytes::Bytes;
 use chat_core::{Error as CoreError, Forbidden, ValidationError};
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode, Version};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::response::Body;
 
 /// The machine-readable kind of an error, as the error body spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -36,8 +36,34 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: the server failed; the details are in its log.
     Internal,
+    /// 502: the LLM provider of a completion failed or could not be used.
+    UpstreamError,
     /// 503: the store does not answer, or the request took too long.
     Unavailable,
+    /// 504: the LLM provider of a completion did not answer, or stopped, in time.
+    UpstreamTimeout,
+}
+
+impl ErrorCode {
+    /// The code as the error body spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::UpstreamError => "upstream_error",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
+        }
+    }
 }
 
 /// The body of every error response.
@@ -124,6 +150,13 @@ impl ApiError {
             ApiError::Core(e) => match e {
                 CoreError::Invalid(v) => (S::BAD_REQUEST, ErrorCode::InvalidInput, Some(v.field)),
                 CoreError::NotFound(_) => (S::NOT_FOUND, ErrorCode::NotFound, None),
+                CoreError::NotFoundField { field, .. } => {
+                    (S::NOT_FOUND, ErrorCode::NotFound, Some(field))
+                }
+                CoreError::Upstream(_) => (S::BAD_GATEWAY, ErrorCode::UpstreamError, None),
+                CoreError::UpstreamTimeout(_) => {
+                    (S::GATEWAY_TIMEOUT, ErrorCode::UpstreamTimeout, None)
+                }
                 CoreError::Conflict { field, .. } => {
                     (S::CONFLICT, ErrorCode::Conflict, Some(field))
                 }
@@ -175,17 +208,20 @@ impl ApiError {
         }
     }
 
-    /// The response for this error. Server-side failures are logged here with their whole
-    /// source chain, and answered with a bare message so nothing internal leaks.
-    pub(crate) fn into_response(self, request_id: &str, version: Version) -> Response<Full<Bytes>> {
+    /// The status and body of this error. Server-side failures are logged here with their
+    /// whole source chain, and answered with a bare message so nothing internal leaks.
+    pub(crate) fn to_body(&self, request_id: &str) -> (StatusCode, ErrorBody) {
         let (status, code, field) = self.parts();
         let field = field.map(str::to_owned);
         let message = if code == ErrorCode::Internal {
-            tracing::error!(request_id, error = %chain(&self), "request failed");
+            tracing::error!(request_id, error = %chain(self), "request failed");
             "internal server error".to_owned()
         } else {
-            if code == ErrorCode::Unavailable {
-                tracing::warn!(request_id, error = %chain(&self), "unavailable");
+            if matches!(
+                code,
+                ErrorCode::Unavailable | ErrorCode::UpstreamError | ErrorCode::UpstreamTimeout
+            ) {
+                tracing::warn!(request_id, error = %chain(self), "{}", code.as_str());
             }
             self.to_string()
         };
@@ -197,6 +233,12 @@ impl ApiError {
                 request_id: request_id.to_owned(),
             },
         };
+        (status, body)
+    }
+
+    /// The response for this error.
+    pub(crate) fn into_response(self, request_id: &str, version: Version) -> Response<Body> {
+        let (status, body) = self.to_body(request_id);
         let mut response = crate::response::json(status, &body);
         let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after() {

@@ -17,8 +17,9 @@ mod router;
 mod routes;
 pub mod store_url;
 mod throttle;
+pub mod upstream;
 
-pub use app::{App, AppConfig, app, serve};
+pub use app::{App, AppConfig, app, app_with_llm, serve};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::document as openapi_document;
 pub use throttle::{MAX_RETRY_AFTER_SECS, Rate, Throttle, ThrottleConfig};

@@ -117,6 +117,14 @@ fn error_response(status: StatusCode) -> Response {
         StatusCode::SERVICE_UNAVAILABLE => {
             "the store cannot serve now, or the request took too long"
         }
+        StatusCode::BAD_GATEWAY => {
+            "the LLM provider answered an error status, could not be reached, sent a malformed \
+             answer, or its address is not allowed; nothing was stored"
+        }
+        StatusCode::GATEWAY_TIMEOUT => {
+            "the LLM provider did not answer, or stopped sending, within the upstream timeouts; \
+             nothing was stored"
+        }
         _ => "internal error",
     };
     let mut response = ResponseBuilder::new()
@@ -147,7 +155,7 @@ fn success_response(route: &Route) -> Response {
     let success = ResponseBuilder::new().description(route.summary);
     let success = match route.answer {
         Answer::Object(_, schema) => success.content("application/json", json_content(schema)),
-        Answer::Created(schema) => success
+        Answer::Created(schema) | Answer::CreatedOrStream(schema) => success
             .content("application/json", json_content(schema))
             .header("Location", described_header("the path of the new object")),
         Answer::Page(schema) => {
@@ -166,6 +174,22 @@ fn success_response(route: &Route) -> Response {
         Answer::Document => success.content("application/json", ContentBuilder::new().build()),
     };
     success.build()
+}
+
+/// The streamed answer of a route that can stream: server-sent events.
+fn stream_response() -> Response {
+    ResponseBuilder::new()
+        .description(
+            "with \"stream\": true, server-sent events: `event: delta` with \
+             `data: {\"content\": \"…\"}` for each piece of the reply as it arrives, then \
+             `event: message` with the stored message, or `event: error` with an error body \
+             (nothing stored)",
+        )
+        .content(
+            "text/event-stream",
+            ContentBuilder::new().schema(Some(string_schema(None))).build(),
+        )
+        .build()
 }
 
 /// The parameters of a path template, in order.
@@ -221,6 +245,9 @@ fn operation(route: &Route) -> Operation {
         ));
     }
     op = op.response(route.answer.status().as_str(), success_response(route));
+    if matches!(route.answer, Answer::CreatedOrStream(_)) {
+        op = op.response(StatusCode::OK.as_str(), stream_response());
+    }
     let mut errors = ALWAYS.to_vec();
     if route.handler.authenticates() {
         errors.push(StatusCode::UNAUTHORIZED);

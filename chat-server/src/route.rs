@@ -109,6 +109,9 @@ pub(crate) enum Answer {
     Created(SchemaOf),
     /// 200 with a page: a JSON array of these, and a `Link` to the next page.
     Page(SchemaOf),
+    /// 201 with the new object and its `Location`, or, when the request asks for a stream,
+    /// 200 `text/event-stream` whose last event carries the new object.
+    CreatedOrStream(SchemaOf),
     /// 204 and no body.
     NoContent,
     /// 200 with a JSON document of its own kind (the OpenAPI document itself).
@@ -135,9 +138,10 @@ impl Answer {
     /// empty or a document of its own kind.
     pub(crate) fn schema(self) -> Option<SchemaOf> {
         match self {
-            Answer::Object(_, schema) | Answer::Created(schema) | Answer::Page(schema) => {
-                Some(schema)
-            }
+            Answer::Object(_, schema)
+            | Answer::Created(schema)
+            | Answer::CreatedOrStream(schema)
+            | Answer::Page(schema) => Some(schema),
             Answer::NoContent | Answer::Document => None,
         }
     }
@@ -146,7 +150,7 @@ impl Answer {
     pub(crate) fn status(self) -> StatusCode {
         match self {
             Answer::Object(status, _) => status,
-            Answer::Created(_) => StatusCode::CREATED,
+            Answer::Created(_) | Answer::CreatedOrStream(_) => StatusCode::CREATED,
             Answer::Page(_) | Answer::Document => StatusCode::OK,
             Answer::NoContent => StatusCode::NO_CONTENT,
         }
@@ -204,6 +208,9 @@ pub(crate) struct Route {
     pub(crate) query: &'static [Param],
     /// The error statuses it can answer besides those every route of its kind can.
     pub(crate) errors: &'static [StatusCode],
+    /// Whether its handler runs without the request timeout, because it has deadlines of
+    /// its own (a completion's upstream timeouts). Reading the body stays under it.
+    pub(crate) untimed: bool,
 }
 
 impl Route {
@@ -224,6 +231,7 @@ impl Route {
             answer,
             query: &[],
             errors: &[],
+            untimed: false,
         }
     }
 
@@ -236,6 +244,12 @@ impl Route {
     /// The route understands these query parameters.
     pub(crate) const fn query(mut self, params: &'static [Param]) -> Self {
         self.query = params;
+        self
+    }
+
+    /// The handler keeps its own deadlines instead of the request timeout.
+    pub(crate) const fn untimed(mut self) -> Self {
+        self.untimed = true;
         self
     }
 

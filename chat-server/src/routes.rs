@@ -7,7 +7,7 @@
 use hyper::{Method, StatusCode};
 
 use crate::dto::{
-    AttachmentOut, ConfigOut, ConversationOut, CreateAttachmentRequest, CreateConfigRequest,
+    AttachmentOut, CompletionRequestBody, ConfigOut, ConversationOut, CreateAttachmentRequest, CreateConfigRequest,
     CreateConversationRequest, CreateMessageRequest, CreateProviderRequest, Health, LoginRequest,
     MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest, TokenOut,
     UpdateConfigRequest, UserOut,
@@ -111,6 +111,16 @@ pub(crate) static ROUTES: &[Route] = &[
         Param::Seq("after", "seq, with order=asc"),
         Param::Seq("before", "seq, with order=desc"),
     ]),
+    Route::new(
+        Method::POST,
+        "/chat/conversations/{id}/completions",
+        authed!(complete),
+        "Answer the conversation through the caller's provider and key, and store the reply",
+        Answer::CreatedOrStream(SchemaOf::of::<MessageOut>()),
+    )
+    .body::<CompletionRequestBody>()
+    .errors(&[StatusCode::BAD_GATEWAY, StatusCode::GATEWAY_TIMEOUT])
+    .untimed(),
     Route::new(
         Method::POST,
         "/chat/messages",

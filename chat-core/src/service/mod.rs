@@ -12,6 +12,7 @@
 
 mod accounts;
 mod chat;
+mod completions;
 mod providers;
 
 use std::sync::{Arc, OnceLock};
@@ -23,7 +24,7 @@ use crate::error::{Entity, Error, Forbidden, Result};
 use crate::ids::UserId;
 use crate::secrets::Sealer;
 use crate::store::Store;
-use crate::validation::Content;
+use crate::validation::{Content, Limit};
 
 pub use accounts::IssuedToken;
 
@@ -81,6 +82,9 @@ pub struct ServiceConfig {
     /// own holding `password_cost.memory_kib` of memory, reused. Default: the number of CPUs
     /// (hashing is CPU-bound, so more threads would add memory, not speed).
     pub max_concurrent_hashes: usize,
+    /// How many of a conversation's newest messages a completion sends to the provider,
+    /// oldest first. Default: 200.
+    pub completion_history: Limit,
 }
 
 impl Default for ServiceConfig {
@@ -91,6 +95,7 @@ impl Default for ServiceConfig {
             registration_open: true,
             password_cost: PasswordCost::default(),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            completion_history: Limit::new(200).expect("200 is a valid page size"),
         }
     }
 }

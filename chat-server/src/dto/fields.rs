@@ -97,6 +97,20 @@ impl Fields {
         self.str(name).map(SecretText::new)
     }
 
+    /// An optional field of another JSON type (a number, a boolean); a value of the wrong
+    /// type breaks `rule`.
+    pub(crate) fn opt_value<T: serde::de::DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+        rule: Rule,
+    ) -> Result<Option<T>, ValidationError> {
+        self.raw(name)
+            .map(|raw| {
+                serde_json::from_str(raw.get()).map_err(|_| ValidationError::new(name, rule))
+            })
+            .transpose()
+    }
+
     /// An optional id field, in the lower-case hyphenated UUID form.
     pub(crate) fn opt_id<T: FromStr>(
         &mut self,

@@ -187,3 +187,42 @@ impl FromFields for UpdateConfigRequest {
         })
     }
 }
+
+/// A completion to run.
+#[derive(Debug, ToSchema)]
+pub struct CompletionRequestBody {
+    /// A provider the caller can see and has a config (an API key) for.
+    pub provider_id: Uuid,
+    /// The model, 1 to 200 characters, no whitespace or control characters.
+    pub model: String,
+    /// The sampling temperature, 0 to 2.
+    #[schema(minimum = 0, maximum = 2)]
+    pub temperature: Option<f64>,
+    /// The reply's token limit, 1 to 1000000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub max_tokens: Option<u64>,
+    /// Whether to answer with server-sent events as the reply arrives (default false).
+    pub stream: Option<bool>,
+}
+
+impl FromFields for CompletionRequestBody {
+    fn from_fields(f: &mut Fields) -> Result<Self, ValidationError> {
+        use chat_core::validation::Rule;
+        Ok(Self {
+            provider_id: f.id::<chat_core::ProviderId>("provider_id")?.into(),
+            model: f.str("model")?,
+            temperature: f.opt_value(
+                "temperature",
+                Rule::Other("must be a number from 0 to 2"),
+            )?,
+            max_tokens: f.opt_value(
+                "max_tokens",
+                Rule::Range {
+                    min: 1,
+                    max: 1_000_000,
+                },
+            )?,
+            stream: f.opt_value("stream", Rule::Other("must be true or false"))?,
+        })
+    }
+}

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod attachments;
+mod completions;
 mod configs;
 mod conversations;
 mod messages;
@@ -16,15 +17,18 @@ mod reply;
 
 pub(crate) use accounts::*;
 pub(crate) use attachments::*;
+pub(crate) use completions::*;
 pub(crate) use configs::*;
 pub(crate) use conversations::*;
 pub(crate) use messages::*;
 pub(crate) use ops::*;
 pub(crate) use providers::*;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use chat_core::ChatService;
-use http_body_util::Full;
+use chat_core::completion::LlmClient;
 use hyper::Response;
 
 use crate::dto::{Fields, FromFields};
@@ -32,7 +36,7 @@ use crate::error::ApiError;
 use crate::params::path_id;
 
 /// What every handler answers.
-pub(crate) type Reply = Result<Response<Full<Bytes>>, ApiError>;
+pub(crate) type Reply = Result<Response<crate::response::Body>, ApiError>;
 
 /// What a handler gets besides its caller: the request taken apart, after routing,
 /// authentication and the body checks.
@@ -49,6 +53,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) throttle: &'a crate::throttle::Throttle,
     /// The client's address (the peer's, or the one a trusted proxy forwarded), when known.
     pub(crate) client: Option<std::net::IpAddr>,
+    /// The request's id, for errors sent inside a stream.
+    pub(crate) request_id: &'a str,
+    /// The client of LLM providers, for completions.
+    pub(crate) llm: &'a Arc<dyn LlmClient>,
 }
 
 impl Ctx<'_> {

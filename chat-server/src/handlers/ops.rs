@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chat_core::Unavailable;
-use http_body_util::Full;
 use hyper::Response;
 use hyper::header::{self, HeaderValue};
 
@@ -41,7 +40,7 @@ struct Slow;
 
 /// The OpenAPI document, serialized once when the application was built.
 pub(crate) async fn open_api(ctx: Ctx<'_>) -> Reply {
-    let mut response = Response::new(Full::new(ctx.openapi.clone()));
+    let mut response = Response::new(crate::response::full(ctx.openapi.clone()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

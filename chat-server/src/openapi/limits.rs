@@ -104,6 +104,7 @@ const LIMITS: &[Limit] = &[
         HTTP_URL,
     ),
     limit("CreateConfigRequest", "api_key", 1, Some(4096), NO_SPACE),
+    limit("CompletionRequestBody", "model", 1, Some(200), NO_SPACE),
     limit("UpdateConfigRequest", "api_key", 1, Some(4096), NO_SPACE),
 ];
 

@@ -18,16 +18,25 @@ pub struct Binary {
     child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Every line that held the watched text, and how many lines were read in all.
+    watched: Arc<Mutex<(Vec<String>, usize)>>,
 }
 
 impl Binary {
     /// Starts the binary on `store`, listening on a free loopback port, logging at `info`,
     /// with `args` added. Waits for its `listen=` log line.
     pub fn start(store: &str, args: &[&str]) -> Self {
+        Self::start_watching(store, args, "info", None)
+    }
+
+    /// [`start`](Self::start) logging at `level`, keeping every line of the log that holds
+    /// `watch` (see [`watched`](Self::watched)).
+    pub fn start_watching(store: &str, args: &[&str], level: &str, watch: Option<&str>) -> Self {
+        let watched = Arc::new(Mutex::new((Vec::new(), 0)));
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
             .args(["--listen", "127.0.0.1:0", "--store", store])
             .args(args)
-            .env("CHAT_LOG", "info")
+            .env("CHAT_LOG", level)
             .env_remove("CHAT_STORE")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -41,8 +50,17 @@ impl Binary {
         ] {
             let log = Arc::clone(&log);
             let tx = tx.clone();
+            let watched = Arc::clone(&watched);
+            let watch = watch.map(str::to_owned);
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    {
+                        let mut watched = watched.lock().unwrap();
+                        watched.1 += 1;
+                        if watch.as_deref().is_some_and(|w| line.contains(w)) {
+                            watched.0.push(line.clone());
+                        }
+                    }
                     if let Some(addr) = line
                         .split_whitespace()
                         .find_map(|w| w.strip_prefix("listen="))
@@ -66,7 +84,17 @@ impl Binary {
             let _ = child.kill();
             panic!("the server did not start: {}", tail(&log));
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            watched,
+        }
+    }
+
+    /// The lines that held the watched text, and how many lines the log had in all.
+    pub fn watched(&self) -> (Vec<String>, usize) {
+        self.watched.lock().unwrap().clone()
     }
 
     /// A client of this server.

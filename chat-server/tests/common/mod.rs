@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod fake_provider;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
