@@ -291,9 +291,9 @@ impl UpstreamError {
             UpstreamError::Tls(_) => "tls",
             UpstreamError::Malformed(_) => "malformed",
             UpstreamError::TooLarge { .. } => "too_large",
-            UpstreamError::NoAnswer(_) | UpstreamError::Stalled(_) | UpstreamError::TookTooLong(_) => {
-                "timeout"
-            }
+            UpstreamError::NoAnswer(_)
+            | UpstreamError::Stalled(_)
+            | UpstreamError::TookTooLong(_) => "timeout",
         }
     }
 }

@@ -187,7 +187,9 @@ fn stream_response() -> Response {
         )
         .content(
             "text/event-stream",
-            ContentBuilder::new().schema(Some(string_schema(None))).build(),
+            ContentBuilder::new()
+                .schema(Some(string_schema(None)))
+                .build(),
         )
         .build()
 }

@@ -7,10 +7,10 @@
 use hyper::{Method, StatusCode};
 
 use crate::dto::{
-    AttachmentOut, CompletionRequestBody, ConfigOut, ConversationOut, CreateAttachmentRequest, CreateConfigRequest,
-    CreateConversationRequest, CreateMessageRequest, CreateProviderRequest, Health, LoginRequest,
-    MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest, TokenOut,
-    UpdateConfigRequest, UserOut,
+    AttachmentOut, CompletionRequestBody, ConfigOut, ConversationOut, CreateAttachmentRequest,
+    CreateConfigRequest, CreateConversationRequest, CreateMessageRequest, CreateProviderRequest,
+    Health, LoginRequest, MessageOut, ProviderOut, RegisterRequest, RenameConversationRequest,
+    TokenOut, UpdateConfigRequest, UserOut,
 };
 use crate::route::{Answer, Param, Route, SchemaOf, authed, public};
 

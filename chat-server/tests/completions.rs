@@ -55,7 +55,9 @@ async fn setup(server: &Server, endpoint: &str) -> Setup {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = c.post("/chat/conversations", json!({"title": "Lisbon"})).await;
+    let r = c
+        .post("/chat/conversations", json!({"title": "Lisbon"}))
+        .await;
     let chat = r.json()["id"].as_str().unwrap().to_owned();
     for (role, content) in [("system", "Be brief."), ("user", "Where should we eat?")] {
         let r = c
@@ -79,7 +81,10 @@ impl Setup {
         body["provider_id"] = json!(self.provider);
         self.ada
             .client
-            .post(&format!("/chat/conversations/{}/completions", self.chat), body)
+            .post(
+                &format!("/chat/conversations/{}/completions", self.chat),
+                body,
+            )
             .await
     }
 
@@ -177,7 +182,10 @@ mod cases {
         let events = events(&r.text());
         let (last, deltas) = events.split_last().unwrap();
         assert!(deltas.len() >= 3, "{events:?}");
-        assert!(deltas.iter().all(|(event, _)| event == "delta"), "{events:?}");
+        assert!(
+            deltas.iter().all(|(event, _)| event == "delta"),
+            "{events:?}"
+        );
         let text: String = deltas
             .iter()
             .map(|(_, data)| data["content"].as_str().unwrap())
@@ -264,7 +272,11 @@ mod cases {
             r.assert_error(status, code, None);
             let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
             assert!(message.contains(says), "{model}: {message}");
-            assert!(!r.text().contains(KEY), "{model}: the key leaked: {}", r.text());
+            assert!(
+                !r.text().contains(KEY),
+                "{model}: the key leaked: {}",
+                r.text()
+            );
         }
         // Redirects are not followed.
         assert_eq!(other.hits(), 0);
@@ -272,11 +284,17 @@ mod cases {
         let r = s.complete(json!({"model": "stall", "stream": true})).await;
         assert_eq!(r.status, 200, "{}", r.text());
         let events = events(&r.text());
-        assert_eq!(events[0], ("delta".to_owned(), json!({"content": "the start"})));
+        assert_eq!(
+            events[0],
+            ("delta".to_owned(), json!({"content": "the start"}))
+        );
         let (event, data) = events.last().unwrap();
         assert_eq!(event, "error");
         assert_eq!(data["error"]["code"], "upstream_timeout");
-        assert_eq!(data["error"]["request_id"].as_str(), r.header("x-request-id"));
+        assert_eq!(
+            data["error"]["request_id"].as_str(),
+            r.header("x-request-id")
+        );
         assert_eq!(s.messages().await.len(), 2);
 
         // What the service checks before calling anyone.
@@ -284,17 +302,46 @@ mod cases {
         let path = format!("/chat/conversations/{}/completions", s.chat);
         for (body, field) in [
             (json!({"provider_id": s.provider}), "model"),
-            (json!({"provider_id": s.provider, "model": "two words"}), "model"),
-            (json!({"provider_id": s.provider, "model": "x".repeat(201)}), "model"),
-            (json!({"provider_id": s.provider, "model": "echo", "temperature": 2.5}), "temperature"),
-            (json!({"provider_id": s.provider, "model": "echo", "temperature": "hot"}), "temperature"),
-            (json!({"provider_id": s.provider, "model": "echo", "max_tokens": 0}), "max_tokens"),
-            (json!({"provider_id": s.provider, "model": "echo", "max_tokens": 1_000_001}), "max_tokens"),
-            (json!({"provider_id": s.provider, "model": "echo", "max_tokens": 1.5}), "max_tokens"),
-            (json!({"provider_id": s.provider, "model": "echo", "stream": "yes"}), "stream"),
-            (json!({"provider_id": "nope", "model": "echo"}), "provider_id"),
+            (
+                json!({"provider_id": s.provider, "model": "two words"}),
+                "model",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "x".repeat(201)}),
+                "model",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "echo", "temperature": 2.5}),
+                "temperature",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "echo", "temperature": "hot"}),
+                "temperature",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "echo", "max_tokens": 0}),
+                "max_tokens",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "echo", "max_tokens": 1_000_001}),
+                "max_tokens",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "echo", "max_tokens": 1.5}),
+                "max_tokens",
+            ),
+            (
+                json!({"provider_id": s.provider, "model": "echo", "stream": "yes"}),
+                "stream",
+            ),
+            (
+                json!({"provider_id": "nope", "model": "echo"}),
+                "provider_id",
+            ),
         ] {
-            c.post(&path, body).await.assert_error(400, "invalid_input", Some(field));
+            c.post(&path, body)
+                .await
+                .assert_error(400, "invalid_input", Some(field));
         }
         let unknown = uuid::Uuid::now_v7().to_string();
         c.post(&path, json!({"provider_id": unknown, "model": "echo"}))
@@ -317,7 +364,10 @@ mod cases {
             .post(&path, json!({"provider_id": s.provider, "model": "echo"}))
             .await
             .assert_error(404, "not_found", None);
-        let r = bob.client.post("/chat/conversations", json!({"title": "Empty"})).await;
+        let r = bob
+            .client
+            .post("/chat/conversations", json!({"title": "Empty"}))
+            .await;
         let empty = r.json()["id"].as_str().unwrap().to_owned();
         bob.client
             .post(
@@ -327,7 +377,9 @@ mod cases {
             .await
             .assert_error(404, "not_found", Some("provider_id"));
         // A conversation with nothing to answer.
-        let r = c.post("/chat/conversations", json!({"title": "Empty"})).await;
+        let r = c
+            .post("/chat/conversations", json!({"title": "Empty"}))
+            .await;
         let empty = r.json()["id"].as_str().unwrap().to_owned();
         c.post(
             &format!("/chat/conversations/{empty}/completions"),
@@ -379,7 +431,10 @@ mod cases {
                 .await;
             r.assert_error(502, "upstream_error", None);
             let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
-            assert!(message.contains("address is not allowed"), "{endpoint}: {message}");
+            assert!(
+                message.contains("address is not allowed"),
+                "{endpoint}: {message}"
+            );
         }
         // The endpoint of the setup itself is on loopback too.
         s.complete(json!({"model": "echo"}))
@@ -418,7 +473,10 @@ async fn the_key_is_never_logged() {
     let server_client = binary.client();
     let c = server_client.clone();
     let r = c
-        .post("/users", json!({"username": "ada", "password": "password-of-ada"}))
+        .post(
+            "/users",
+            json!({"username": "ada", "password": "password-of-ada"}),
+        )
         .await;
     assert_eq!(r.status, 201);
     let r = c
@@ -442,7 +500,9 @@ async fn the_key_is_never_logged() {
         )
         .await;
     assert_eq!(r.status, 201);
-    let r = c.post("/chat/conversations", json!({"title": "Logs"})).await;
+    let r = c
+        .post("/chat/conversations", json!({"title": "Logs"}))
+        .await;
     let chat = r.json()["id"].as_str().unwrap().to_owned();
     c.post(
         "/chat/messages",
@@ -459,17 +519,25 @@ async fn the_key_is_never_logged() {
         ("stall", true),
     ] {
         let r = c
-            .post(&path, json!({"provider_id": provider, "model": model, "stream": stream}))
+            .post(
+                &path,
+                json!({"provider_id": provider, "model": model, "stream": stream}),
+            )
             .await;
         assert!(!r.text().contains(KEY), "{model}: {}", r.text());
         assert!(
-            r.headers.iter().all(|(_, v)| !v.as_bytes().windows(10).any(|w| w == b"SECRET-KEY")),
+            r.headers
+                .iter()
+                .all(|(_, v)| !v.as_bytes().windows(10).any(|w| w == b"SECRET-KEY")),
             "{model}"
         );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (leaks, lines) = binary.watched();
-    assert!(lines > 20, "the log is too quiet to prove anything: {lines} lines");
+    assert!(
+        lines > 20,
+        "the log is too quiet to prove anything: {lines} lines"
+    );
     assert!(leaks.is_empty(), "the key is in the log: {leaks:?}");
     assert_eq!(fake.requests().len(), 6);
 }
@@ -492,6 +560,9 @@ async fn the_request_timeout_does_not_cut_a_completion() {
     // About 1.5 s, three times the request timeout.
     let r = s.complete(json!({"model": "slow"})).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["content"], (0..10).map(|i| format!("piece {i} ")).collect::<String>());
+    assert_eq!(
+        r.json()["content"],
+        (0..10).map(|i| format!("piece {i} ")).collect::<String>()
+    );
     server.stop().await;
 }

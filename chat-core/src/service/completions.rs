@@ -80,10 +80,10 @@ impl ChatService {
         history.reverse();
         // The one place a key is opened for use; the call owns it from here, and it is
         // zeroized when the call is dropped.
-        let api_key = self
-            .inner
-            .sealer
-            .open(config.user_id, config.provider_id, &config.sealed_key)?;
+        let api_key =
+            self.inner
+                .sealer
+                .open(config.user_id, config.provider_id, &config.sealed_key)?;
         let max_reply_bytes = self.inner.config.max_content_bytes;
         let call = UpstreamCall {
             endpoint: provider.api_endpoint,
@@ -177,7 +177,9 @@ impl Reply {
     fn metadata(&self, finished: Finished) -> Result<Metadata> {
         let finish_reason = match &finished.finish_reason {
             Some(reason) if reason.chars().count() > MAX_FINISH_REASON_CHARS => {
-                return Err(UpstreamError::Malformed("the finish_reason is too long".into()).into());
+                return Err(
+                    UpstreamError::Malformed("the finish_reason is too long".into()).into(),
+                );
             }
             Some(reason) => json_string(reason),
             None => "null".to_owned(),
@@ -188,6 +190,7 @@ impl Reply {
             json_string(self.model.as_str()),
         );
         if let Some(usage) = finished.usage
+            && usage.get().trim_start().starts_with('{')
             && let Ok(metadata) = Metadata::parse_json(&format!(r#"{head},"usage":{}}}"#, usage))
         {
             return Ok(metadata);

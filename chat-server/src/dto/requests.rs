@@ -211,10 +211,7 @@ impl FromFields for CompletionRequestBody {
         Ok(Self {
             provider_id: f.id::<chat_core::ProviderId>("provider_id")?.into(),
             model: f.str("model")?,
-            temperature: f.opt_value(
-                "temperature",
-                Rule::Other("must be a number from 0 to 2"),
-            )?,
+            temperature: f.opt_value("temperature", Rule::Other("must be a number from 0 to 2"))?,
             max_tokens: f.opt_value(
                 "max_tokens",
                 Rule::Range {

@@ -40,7 +40,9 @@ pub(crate) async fn complete(caller: &Caller, ctx: Ctx<'_>) -> Reply {
         Some(CompletionEvent::Done(Err(e))) => return Err(e.into()),
         Some(event) => event,
         None => {
-            return Err(chat_core::Error::backend("completion", "the completion task ended").into());
+            return Err(
+                chat_core::Error::backend("completion", "the completion task ended").into(),
+            );
         }
     };
     Ok(sse::response(first, completion, ctx.request_id))

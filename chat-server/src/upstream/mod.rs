@@ -248,7 +248,11 @@ struct Timing<'a> {
 impl Timing<'_> {
     /// Waits for `next` under the chunk timeout and the overall deadline; `began` (whether
     /// any of the reply arrived) decides what a timeout is called.
-    async fn within<T>(&self, began: bool, next: impl Future<Output = T>) -> Result<T, UpstreamError> {
+    async fn within<T>(
+        &self,
+        began: bool,
+        next: impl Future<Output = T>,
+    ) -> Result<T, UpstreamError> {
         let chunk_deadline = Instant::now() + self.config.chunk_timeout;
         let overall = self.deadline <= chunk_deadline;
         match tokio::time::timeout_at(chunk_deadline.min(self.deadline), next).await {
@@ -341,9 +345,18 @@ mod tests {
     #[test]
     fn the_path_goes_after_the_endpoint() {
         for (endpoint, uri) in [
-            ("https://api.example.com/v1", "https://api.example.com/v1/chat/completions"),
-            ("https://api.example.com/v1/", "https://api.example.com/v1/chat/completions"),
-            ("http://10.0.0.1:8080", "http://10.0.0.1:8080/chat/completions"),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v1/chat/completions",
+            ),
+            (
+                "https://api.example.com/v1/",
+                "https://api.example.com/v1/chat/completions",
+            ),
+            (
+                "http://10.0.0.1:8080",
+                "http://10.0.0.1:8080/chat/completions",
+            ),
             (
                 "https://x.example/openai?api-version=1#frag",
                 "https://x.example/openai/chat/completions?api-version=1",

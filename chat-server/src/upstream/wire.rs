@@ -97,8 +97,9 @@ impl StreamState {
         data: &str,
         on_delta: &mut (dyn FnMut(&str) -> Result<(), UpstreamError> + Send),
     ) -> Result<(), UpstreamError> {
-        let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|_| UpstreamError::Malformed("a streamed chunk is not the expected JSON".into()))?;
+        let chunk: Chunk = serde_json::from_str(data).map_err(|_| {
+            UpstreamError::Malformed("a streamed chunk is not the expected JSON".into())
+        })?;
         if chunk.error.is_some() {
             return Err(UpstreamError::Malformed(
                 "the provider reported an error inside its stream".into(),

@@ -125,7 +125,9 @@ fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Bod
 }
 
 /// A streamed body fed by a task: each item is written as it is sent.
-fn streamed(feed: impl FnOnce(mpsc::Sender<Bytes>) -> tokio::task::JoinHandle<()>) -> Response<Body> {
+fn streamed(
+    feed: impl FnOnce(mpsc::Sender<Bytes>) -> tokio::task::JoinHandle<()>,
+) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     feed(tx);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -169,7 +171,10 @@ async fn answer(state: &State, request: Request<hyper::body::Incoming>) -> Respo
     if path != "/v1/chat/completions" {
         return full(404, "application/json", r#"{"error":"no such path"}"#);
     }
-    let echoed_key = format!(r#"{{"error":{{"message":"Incorrect API key provided: {}"}}}}"#, state.key);
+    let echoed_key = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {}"}}}}"#,
+        state.key
+    );
     if auth.as_deref() != Some(&format!("Bearer {}", state.key)) {
         return full(401, "application/json", echoed_key);
     }
