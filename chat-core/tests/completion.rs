@@ -14,11 +14,14 @@ use chat_core::{
     NewConversation, NewMessage, NewProvider, NewUser, Role, Sealer, ServiceConfig,
 };
 
+/// What a call carried: the key, and the history as (role, content).
+type Seen = (String, Vec<(Role, String)>);
+
 /// Answers with `pieces`, after `delay`, and keeps what it was asked.
 struct Scripted {
     pieces: Vec<String>,
     delay: Duration,
-    seen: Mutex<Vec<(String, Vec<(Role, String)>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 #[async_trait]
