@@ -202,3 +202,85 @@ async fn dropping_the_handle_does_not_cancel_the_completion() {
     assert_eq!(stored.len(), 4);
     assert_eq!(stored[3].content, "slow reply");
 }
+
+/// Each completion that ran counts once, labelled by the shared provider's name or
+/// "private" (never a user's text), and by its outcome.
+#[test]
+fn each_completion_counts_once_by_provider_and_outcome() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // A current-thread runtime runs the completion's task on this thread, where the local
+    // recorder is.
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let (service, ada, chat, provider) = setup(ServiceConfig {
+                max_content_bytes: 5,
+                ..ServiceConfig::default()
+            })
+            .await;
+            let shared = service
+                .create_shared_provider(
+                    NewProvider::parse("Operator's LLM", "https://llm.example/v1").unwrap(),
+                )
+                .await
+                .unwrap();
+            service
+                .create_config(
+                    &ada,
+                    NewConfig::parse(None, shared.id, "sk-another-key").unwrap(),
+                )
+                .await
+                .unwrap();
+            for (provider, pieces) in [
+                (provider, &["ok"][..]),
+                (provider, &["too long"][..]),
+                (shared.id, &["ok"][..]),
+            ] {
+                let _ = service
+                    .complete(
+                        &ada,
+                        chat,
+                        request(provider, false),
+                        scripted(pieces, Duration::ZERO),
+                    )
+                    .await
+                    .unwrap()
+                    .finish()
+                    .await;
+            }
+        });
+    });
+    let mut counts: Vec<(String, String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "chat_completions_total")
+        .map(|(key, _, _, value)| {
+            let label = |name: &str| {
+                key.key()
+                    .labels()
+                    .find(|l| l.key() == name)
+                    .map(|l| l.value().to_owned())
+                    .unwrap()
+            };
+            let DebugValue::Counter(n) = value else {
+                panic!("not a counter")
+            };
+            (label("provider"), label("outcome"), n)
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("Operator's LLM".to_owned(), "stored".to_owned(), 1),
+            ("private".to_owned(), "stored".to_owned(), 1),
+            ("private".to_owned(), "upstream_error".to_owned(), 1),
+        ]
+    );
+}

@@ -38,6 +38,11 @@ impl ChatService {
     /// [`max_content_bytes`](super::ServiceConfig::max_content_bytes), the store's), nothing
     /// is stored and the last event is the error ([`Error::Upstream`],
     /// [`Error::UpstreamTimeout`] or the store's).
+    ///
+    /// Each completion that ran counts once in the `metrics` counter
+    /// `chat_completions_total`, labelled `provider` (a shared provider's name, or
+    /// `"private"`: never a user's text) and `outcome` (`stored`, `upstream_error`,
+    /// `upstream_timeout`, `store_error`).
     pub async fn complete(
         &self,
         caller: &Caller,
@@ -102,6 +107,12 @@ impl ChatService {
             max_reply_bytes,
         };
         let (events, receiver) = mpsc::unbounded_channel();
+        // Metrics must not carry user data: a shared provider's name is the operator's, a
+        // private provider's is the user's.
+        let provider_label = match provider.owner_id {
+            None => provider.name,
+            Some(_) => "private".to_owned(),
+        };
         let reply = Reply {
             service: self.clone(),
             caller: *caller,
@@ -114,6 +125,18 @@ impl ChatService {
         // unbounded, but what goes through it is bounded by the reply's size limit.
         tokio::spawn(async move {
             let result = reply.run(client, call, &events).await;
+            let outcome = match &result {
+                Ok(_) => "stored",
+                Err(Error::Upstream(_)) => "upstream_error",
+                Err(Error::UpstreamTimeout(_)) => "upstream_timeout",
+                Err(_) => "store_error",
+            };
+            metrics::counter!(
+                "chat_completions_total",
+                "provider" => provider_label,
+                "outcome" => outcome,
+            )
+            .increment(1);
             let _ = events.send(CompletionEvent::Done(result));
         });
         Ok(Completion { events: receiver })
