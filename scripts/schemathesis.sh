@@ -57,8 +57,9 @@ fi
 work="$(mktemp -d)"
 server_pid=
 fuzzer_pid=
+provider_pid=
 stop() {
-    for pid in $fuzzer_pid $server_pid; do
+    for pid in $fuzzer_pid $server_pid $provider_pid; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -67,9 +68,47 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
+# A stand-in LLM provider on loopback, so completions reach their success: it answers every
+# request with a whole OpenAI chat completion (the server reads a whole answer also when it
+# asked for a stream). The server may call it because of --allow-private-endpoints.
+echo "== a stand-in LLM provider"
+"$PYTHON" - "$work/provider-port" <<'EOF' &
+import http.server, json, os, sys
+
+ANSWER = json.dumps({
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "fixture reply"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+}).encode()
+
+class Provider(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(ANSWER)))
+        self.end_headers()
+        self.wfile.write(ANSWER)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider)
+with open(sys.argv[1] + ".tmp", "w") as out:
+    out.write(str(server.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()
+EOF
+provider_pid=$!
+for _ in $(seq 1 100); do
+    [ -s "$work/provider-port" ] && break
+    sleep 0.1
+done
+provider_url="http://127.0.0.1:$(cat "$work/provider-port")/v1"
+
 echo "== chat-server on a fresh sled store"
 "$server_bin" --listen 127.0.0.1:0 --store "sled:$work/db" --registration open \
-    --shutdown-timeout 5s >"$work/server.log" 2>&1 &
+    --allow-private-endpoints --shutdown-timeout 5s >"$work/server.log" 2>&1 &
 server_pid=$!
 addr=
 for _ in $(seq 1 300); do
@@ -90,10 +129,10 @@ echo "listening on $base"
 # that draws path ids and body references from those objects most of the time: random ids
 # alone would reach little beyond 404. Logout gets a user and a token of its own, since it
 # revokes the token it is called with.
-"$PYTHON" - "$base" "$work" <<'EOF'
+"$PYTHON" - "$base" "$work" "$provider_url" <<'EOF'
 import json, secrets, sys, urllib.request
 
-base, work = sys.argv[1], sys.argv[2]
+base, work, provider_url = sys.argv[1], sys.argv[2], sys.argv[3]
 
 def call(path, body, token=None):
     headers = {"Content-Type": "application/json"}
@@ -122,19 +161,20 @@ new_message = lambda conversation: create(
 new_attachment = lambda message: create(
     "/chat/attachments", {"message_id": message, "file_type": "pdf", "file_path": "a.pdf"}
 )
-new_provider = lambda n: create(
-    "/chat/llm-providers", {"name": f"fixture {n}", "api_endpoint": "https://llm.example"}
+new_provider = lambda n, endpoint="https://llm.example": create(
+    "/chat/llm-providers", {"name": f"fixture {n}", "api_endpoint": endpoint}
 )
 
 # Objects that lists and bodies refer to, kept out of the ids that deletes are given so they
 # outlive the run: a conversation with several messages (pages of one or two get a Link),
-# a message with several attachments, providers with and without a config.
+# a message with several attachments, providers with and without a config (those with one
+# at the stand-in provider, so completions with them succeed).
 full = new_conversation()
 first = new_message(full)
 for _ in range(3):
     new_attachment(first)
 messages = [first] + [new_message(full) for _ in range(3)]
-configured = [new_provider(n) for n in range(2)]
+configured = [new_provider(n, provider_url) for n in range(2)]
 for provider in configured:
     call("/chat/user-llm-configs", {"provider_id": provider, "api_key": "sk-fixture-0123456789"}, token)
 providers = configured + [new_provider(2)]
@@ -168,7 +208,8 @@ everywhere = {
     "body.message_id": "messages",
     "body.provider_id": "providers",
 }
-lists = {"ListMessages": "full", "ListAttachments": "first"}
+# Completions answer the conversation that has messages.
+lists = {"ListMessages": "full", "ListAttachments": "first", "Complete": "full"}
 binding = lambda name: f'{{ dictionary = "{name}", probability = 0.8 }}'
 with open(f"{work}/schemathesis.toml", "w") as config:
     for name, values in dictionaries.items():

@@ -366,27 +366,35 @@ mod cases {
             .assert_error(404, "not_found", None);
         let r = bob
             .client
-            .post("/chat/conversations", json!({"title": "Empty"}))
+            .post("/chat/conversations", json!({"title": "Bob's"}))
             .await;
-        let empty = r.json()["id"].as_str().unwrap().to_owned();
+        let bobs = r.json()["id"].as_str().unwrap().to_owned();
         bob.client
             .post(
-                &format!("/chat/conversations/{empty}/completions"),
+                "/chat/messages",
+                json!({"conversation_id": bobs, "role": "user", "content": "hi"}),
+            )
+            .await;
+        bob.client
+            .post(
+                &format!("/chat/conversations/{bobs}/completions"),
                 json!({"provider_id": s.provider, "model": "echo"}),
             )
             .await
             .assert_error(404, "not_found", Some("provider_id"));
-        // A conversation with nothing to answer.
+        // A conversation with nothing to answer, which is checked before the provider.
         let r = c
             .post("/chat/conversations", json!({"title": "Empty"}))
             .await;
         let empty = r.json()["id"].as_str().unwrap().to_owned();
-        c.post(
-            &format!("/chat/conversations/{empty}/completions"),
-            json!({"provider_id": s.provider, "model": "echo"}),
-        )
-        .await
-        .assert_error(400, "invalid_input", Some("id"));
+        for provider in [&s.provider, &unknown] {
+            c.post(
+                &format!("/chat/conversations/{empty}/completions"),
+                json!({"provider_id": provider, "model": "echo"}),
+            )
+            .await
+            .assert_error(400, "invalid_input", Some("id"));
+        }
         assert_eq!(s.messages().await.len(), 2);
         server.stop().await;
     }

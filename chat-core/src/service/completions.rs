@@ -24,10 +24,10 @@ impl ChatService {
     /// for the provider `request` names, and stores the reply as the next `assistant`
     /// message, with metadata `{"provider_id","model","finish_reason","usage"?}`.
     ///
-    /// The checks happen before anything runs: the conversation must be the caller's
-    /// ([`Error::NotFound`]), the provider visible to them and their config for it must exist
-    /// ([`Error::NotFoundField`] on `provider_id`), and the conversation must have a message
-    /// ([`Error::Invalid`]). The newest
+    /// The checks happen before anything runs, in this order: the conversation must be the
+    /// caller's ([`Error::NotFound`]) and have a message ([`Error::Invalid`] on `id`), the
+    /// provider must be visible to them and their config for it exist
+    /// ([`Error::NotFoundField`] on `provider_id`). The newest
     /// [`completion_history`](super::ServiceConfig::completion_history) messages are sent,
     /// oldest first.
     ///
@@ -51,21 +51,6 @@ impl ChatService {
         client: Arc<dyn LlmClient>,
     ) -> Result<Completion> {
         self.get_conversation(caller, conversation).await?;
-        let provider_id = request.provider_id();
-        let not_found = |entity| Error::NotFoundField {
-            entity,
-            field: "provider_id",
-        };
-        let provider = match self.get_provider(caller, provider_id).await {
-            Err(Error::NotFound(entity)) => return Err(not_found(entity)),
-            other => other?,
-        };
-        let config = self
-            .inner
-            .store
-            .get_config(caller.user_id(), provider_id)
-            .await?
-            .ok_or(not_found(Entity::Config))?;
         let mut history = self
             .inner
             .store
@@ -82,6 +67,21 @@ impl ChatService {
             )
             .into());
         }
+        let provider_id = request.provider_id();
+        let not_found = |entity| Error::NotFoundField {
+            entity,
+            field: "provider_id",
+        };
+        let provider = match self.get_provider(caller, provider_id).await {
+            Err(Error::NotFound(entity)) => return Err(not_found(entity)),
+            other => other?,
+        };
+        let config = self
+            .inner
+            .store
+            .get_config(caller.user_id(), provider_id)
+            .await?
+            .ok_or(not_found(Entity::Config))?;
         history.reverse();
         // The one place a key is opened for use; the call owns it from here, and it is
         // zeroized when the call is dropped.
