@@ -86,13 +86,7 @@ async fn setup(
         )
         .await
         .unwrap();
-    service
-        .create_config(
-            &ada,
-            NewConfig::parse(None, provider.id, "sk-the-key-1234").unwrap(),
-        )
-        .await
-        .unwrap();
+    add_key(&service, &ada, provider.id, "sk-the-key-1234").await;
     let chat = service
         .create_conversation(&ada, NewConversation::parse(None, "c").unwrap())
         .await
@@ -107,6 +101,29 @@ async fn setup(
             .unwrap();
     }
     (service, ada, chat.id, provider.id)
+}
+
+async fn add_key(service: &ChatService, who: &Caller, provider: chat_core::ProviderId, key: &str) {
+    service
+        .create_config(who, NewConfig::parse(None, provider, key).unwrap())
+        .await
+        .unwrap();
+}
+
+async fn stored(
+    service: &ChatService,
+    who: &Caller,
+    chat: chat_core::ConversationId,
+) -> Vec<chat_core::Message> {
+    service
+        .list_messages(
+            who,
+            chat,
+            MessageOrder::Ascending { after: None },
+            Limit::DEFAULT,
+        )
+        .await
+        .unwrap()
 }
 
 fn request(provider: chat_core::ProviderId, stream: bool) -> CompletionRequest {
@@ -168,15 +185,7 @@ async fn a_reply_over_the_content_limit_is_refused_and_not_stored() {
         ),
         "{result:?}"
     );
-    let stored = service
-        .list_messages(
-            &ada,
-            chat,
-            MessageOrder::Ascending { after: None },
-            Limit::DEFAULT,
-        )
-        .await
-        .unwrap();
+    let stored = stored(&service, &ada, chat).await;
     assert_eq!(stored.len(), 3);
 }
 
@@ -190,15 +199,7 @@ async fn dropping_the_handle_does_not_cancel_the_completion() {
         .unwrap();
     drop(completion);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stored = service
-        .list_messages(
-            &ada,
-            chat,
-            MessageOrder::Ascending { after: None },
-            Limit::DEFAULT,
-        )
-        .await
-        .unwrap();
+    let stored = stored(&service, &ada, chat).await;
     assert_eq!(stored.len(), 4);
     assert_eq!(stored[3].content, "slow reply");
 }
@@ -229,13 +230,7 @@ fn each_completion_counts_once_by_provider_and_outcome() {
                 )
                 .await
                 .unwrap();
-            service
-                .create_config(
-                    &ada,
-                    NewConfig::parse(None, shared.id, "sk-another-key").unwrap(),
-                )
-                .await
-                .unwrap();
+            add_key(&service, &ada, shared.id, "sk-another-key").await;
             for (provider, pieces) in [
                 (provider, &["ok"][..]),
                 (provider, &["too long"][..]),

@@ -38,7 +38,11 @@ struct Setup {
 }
 
 async fn setup(server: &Server, endpoint: &str) -> Setup {
-    let ada = server.user("ada").await;
+    configure(server.user("ada").await, endpoint).await
+}
+
+/// `ada`'s provider at `endpoint`, her key for it, and a conversation of two messages.
+async fn configure(ada: User, endpoint: &str) -> Setup {
     let c = &ada.client;
     let r = c
         .post(
@@ -478,46 +482,7 @@ async fn the_key_is_never_logged() {
         "trace",
         Some("SECRET-KEY"),
     );
-    let server_client = binary.client();
-    let c = server_client.clone();
-    let r = c
-        .post(
-            "/users",
-            json!({"username": "ada", "password": "password-of-ada"}),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let r = c
-        .post(
-            "/users/login",
-            json!({"username": "ada", "password": "password-of-ada"}),
-        )
-        .await;
-    let c = c.with_token(r.json()["token"].as_str().unwrap());
-    let r = c
-        .post(
-            "/chat/llm-providers",
-            json!({"name": "fake", "api_endpoint": fake.endpoint()}),
-        )
-        .await;
-    let provider = r.json()["id"].as_str().unwrap().to_owned();
-    let r = c
-        .post(
-            "/chat/user-llm-configs",
-            json!({"provider_id": provider, "api_key": KEY}),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let r = c
-        .post("/chat/conversations", json!({"title": "Logs"}))
-        .await;
-    let chat = r.json()["id"].as_str().unwrap().to_owned();
-    c.post(
-        "/chat/messages",
-        json!({"conversation_id": chat, "role": "user", "content": "hello"}),
-    )
-    .await;
-    let path = format!("/chat/conversations/{chat}/completions");
+    let s = configure(binary.client().user("ada").await, &fake.endpoint()).await;
     for (model, stream) in [
         ("echo", false),
         ("echo", true),
@@ -526,12 +491,7 @@ async fn the_key_is_never_logged() {
         ("garbage", false),
         ("stall", true),
     ] {
-        let r = c
-            .post(
-                &path,
-                json!({"provider_id": provider, "model": model, "stream": stream}),
-            )
-            .await;
+        let r = s.complete(json!({"model": model, "stream": stream})).await;
         assert!(!r.text().contains(KEY), "{model}: {}", r.text());
         assert!(
             r.headers

@@ -217,26 +217,7 @@ impl Server {
 
     /// Registers `name` (password `password-of-<name>`) and logs in.
     pub async fn user(&self, name: &str) -> User {
-        let c = self.client();
-        let password = format!("password-of-{name}");
-        let r = c
-            .post("/users", json!({"username": name, "password": password}))
-            .await;
-        assert_eq!(r.status, 201, "register {name}: {}", r.text());
-        let id = r.json()["id"].as_str().unwrap().to_owned();
-        let r = c
-            .post(
-                "/users/login",
-                json!({"username": name, "password": password}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "login {name}: {}", r.text());
-        let token = r.json()["token"].as_str().unwrap().to_owned();
-        User {
-            id,
-            client: c.with_token(&token),
-            token,
-        }
+        self.client().user(name).await
     }
 }
 
@@ -295,6 +276,29 @@ pub struct Client {
 }
 
 impl Client {
+    /// Registers `name` (password `password-of-<name>`) and logs in.
+    pub async fn user(&self, name: &str) -> User {
+        let password = format!("password-of-{name}");
+        let r = self
+            .post("/users", json!({"username": name, "password": password}))
+            .await;
+        assert_eq!(r.status, 201, "register {name}: {}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let r = self
+            .post(
+                "/users/login",
+                json!({"username": name, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login {name}: {}", r.text());
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        User {
+            id,
+            client: self.with_token(&token),
+            token,
+        }
+    }
+
     pub fn with_token(&self, token: &str) -> Client {
         Client {
             addr: self.addr,
