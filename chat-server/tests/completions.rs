@@ -534,3 +534,32 @@ async fn the_request_timeout_does_not_cut_a_completion() {
     );
     server.stop().await;
 }
+
+/// A connection streaming a completion is busy, not idle: an idle timeout far shorter than
+/// the stream does not cut it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_timeout_does_not_cut_a_stream() {
+    let fake = FakeProvider::start(KEY).await;
+    let backing = Backing::new(Kind::Memory).unwrap();
+    let config = AppConfig {
+        idle_timeout: Duration::from_millis(200),
+        upstream: UpstreamConfig {
+            allow_private_endpoints: true,
+            ..UpstreamConfig::default()
+        },
+        ..AppConfig::default()
+    };
+    let server = Server::start_with(&backing, common::service_config(), config).await;
+    let s = setup(&server, &fake.endpoint()).await;
+    // About 1.5 s of pieces, each 150 ms apart.
+    let r = s.complete(json!({"model": "slow", "stream": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = events(&r.text());
+    let (event, message) = events.last().unwrap();
+    assert_eq!(event, "message", "{events:?}");
+    assert_eq!(
+        message["content"],
+        (0..10).map(|i| format!("piece {i} ")).collect::<String>()
+    );
+    server.stop().await;
+}
