@@ -563,3 +563,20 @@ async fn the_idle_timeout_does_not_cut_a_stream() {
     );
     server.stop().await;
 }
+
+/// The chunk timeout runs between pieces of the body, so the `:` comments a provider sends
+/// while its model thinks keep a call alive past it (within the overall timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_from_a_thinking_provider_count_as_progress() {
+    let fake = FakeProvider::start(KEY).await;
+    let backing = Backing::new(Kind::Memory).unwrap();
+    let base = Server::start(&backing).await;
+    // A chunk timeout of 1 s; the provider is silent but for comments for 1.5 s.
+    let server = private_server(&base).await;
+    let s = setup(&server, &fake.endpoint()).await;
+    let r = s.complete(json!({"model": "thinking"})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["content"], "done");
+    server.stop().await;
+    base.stop().await;
+}

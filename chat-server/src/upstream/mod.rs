@@ -191,13 +191,14 @@ impl LlmClient for OpenAiClient {
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         let timing = Timing {
             deadline,
-            config: &self.config,
+            timeout: self.config.timeout,
+            chunk_timeout: self.config.chunk_timeout,
         };
-        let data = capped(response.into_body(), cap);
+        let data = Box::pin(read_body(response.into_body(), cap, timing));
         if is_stream {
-            timing.stream(data, on_delta).await
+            stream(data, on_delta).await
         } else {
-            let body = timing.whole(data).await?;
+            let body = whole(data).await?;
             wire::answer(&body, on_delta)
         }
     }
@@ -210,6 +211,8 @@ enum ReadError {
     Body(#[source] hyper::Error),
     #[error("the answer is larger than allowed")]
     TooLarge,
+    #[error(transparent)]
+    Timeout(UpstreamError),
 }
 
 impl From<ReadError> for UpstreamError {
@@ -219,94 +222,108 @@ impl From<ReadError> for UpstreamError {
                 "the answer is larger than any reply this server keeps".into(),
             ),
             ReadError::Body(e) => UpstreamError::Unreachable(Box::new(e)),
+            ReadError::Timeout(e) => e,
         }
     }
 }
 
-/// The body's bytes, refused past `cap` in all.
-fn capped(
+/// The timeouts of reading one answer.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// The end of the whole call.
+    deadline: Instant,
+    /// The whole call's timeout, for the message.
+    timeout: Duration,
+    /// The longest wait for the next piece of the body.
+    chunk_timeout: Duration,
+}
+
+impl Timing {
+    /// Waits for `next` under the chunk timeout and the overall deadline; `began` (whether
+    /// any of the body arrived) decides what a timeout is called.
+    async fn within<T>(
+        self,
+        began: bool,
+        next: impl Future<Output = T>,
+    ) -> Result<T, UpstreamError> {
+        let chunk_deadline = Instant::now() + self.chunk_timeout;
+        let overall = self.deadline <= chunk_deadline;
+        match tokio::time::timeout_at(chunk_deadline.min(self.deadline), next).await {
+            Ok(value) => Ok(value),
+            Err(_) if !overall => Err(UpstreamError::Stalled(self.chunk_timeout)),
+            Err(_) if began => Err(UpstreamError::TookTooLong(self.timeout)),
+            Err(_) => Err(UpstreamError::NoAnswer(self.timeout)),
+        }
+    }
+}
+
+/// The body's bytes, refused past `cap` in all, under the timeouts: the chunk timeout runs
+/// from one piece of the body to the next (so the `:` comments a provider sends while its
+/// model thinks count as life), the overall deadline throughout. Readers stop at the first
+/// error.
+fn read_body(
     body: hyper::body::Incoming,
     cap: usize,
-) -> impl futures_util::Stream<Item = Result<Bytes, ReadError>> + Send + Unpin {
+    timing: Timing,
+) -> impl futures_util::Stream<Item = Result<Bytes, ReadError>> + Send {
     let mut read = 0usize;
-    BodyDataStream::new(body.map_err(ReadError::Body)).map(move |chunk| {
+    let capped = BodyDataStream::new(body.map_err(ReadError::Body)).map(move |chunk| {
         let chunk = chunk?;
         read = read.saturating_add(chunk.len());
         if read > cap {
             return Err(ReadError::TooLarge);
         }
         Ok(chunk)
+    });
+    futures_util::stream::unfold((capped, false), move |(mut data, began)| async move {
+        match timing.within(began, data.next()).await {
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), (data, true))),
+            Ok(Some(Err(e))) => Some((Err(e), (data, began))),
+            Ok(None) => None,
+            Err(timeout) => Some((Err(ReadError::Timeout(timeout)), (data, began))),
+        }
     })
 }
 
-/// The timeouts of reading one answer.
-struct Timing<'a> {
-    deadline: Instant,
-    config: &'a UpstreamConfig,
+/// A whole JSON answer.
+async fn whole(
+    mut data: impl futures_util::Stream<Item = Result<Bytes, ReadError>> + Unpin,
+) -> Result<Vec<u8>, UpstreamError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = data.next().await {
+        body.extend_from_slice(&chunk?);
+    }
+    Ok(body)
 }
 
-impl Timing<'_> {
-    /// Waits for `next` under the chunk timeout and the overall deadline; `began` (whether
-    /// any of the reply arrived) decides what a timeout is called.
-    async fn within<T>(
-        &self,
-        began: bool,
-        next: impl Future<Output = T>,
-    ) -> Result<T, UpstreamError> {
-        let chunk_deadline = Instant::now() + self.config.chunk_timeout;
-        let overall = self.deadline <= chunk_deadline;
-        match tokio::time::timeout_at(chunk_deadline.min(self.deadline), next).await {
-            Ok(value) => Ok(value),
-            Err(_) if !overall => Err(UpstreamError::Stalled(self.config.chunk_timeout)),
-            Err(_) if began => Err(UpstreamError::TookTooLong(self.config.timeout)),
-            Err(_) => Err(UpstreamError::NoAnswer(self.config.timeout)),
-        }
-    }
-
-    /// A whole JSON answer.
-    async fn whole(
-        &self,
-        mut data: impl futures_util::Stream<Item = Result<Bytes, ReadError>> + Unpin,
-    ) -> Result<Vec<u8>, UpstreamError> {
-        let mut body = Vec::new();
-        while let Some(chunk) = self.within(false, data.next()).await? {
-            body.extend_from_slice(&chunk?);
-        }
-        Ok(body)
-    }
-
-    /// A stream of `data:` chunks, to `data: [DONE]`.
-    async fn stream(
-        &self,
-        data: impl futures_util::Stream<Item = Result<Bytes, ReadError>> + Unpin,
-        on_delta: DeltaSink<'_>,
-    ) -> Result<Finished, UpstreamError> {
-        let mut events = data.eventsource();
-        let mut state = wire::StreamState::default();
-        let mut began = false;
-        loop {
-            let event = match self.within(began, events.next()).await? {
-                // A stream that ends without `[DONE]` is whole only if it said how it ended.
-                None if state.saw_finish => return Ok(state.finished),
-                None => {
-                    return Err(UpstreamError::Malformed(
-                        "the stream ended before the reply was finished".into(),
-                    ));
-                }
-                Some(Ok(event)) => event,
-                Some(Err(EventStreamError::Transport(e))) => return Err(e.into()),
-                Some(Err(_)) => {
-                    return Err(UpstreamError::Malformed(
-                        "the stream is not well-formed server-sent events".into(),
-                    ));
-                }
-            };
-            if event.data.trim() == "[DONE]" {
-                return Ok(state.finished);
+/// A stream of `data:` chunks, to `data: [DONE]`.
+async fn stream(
+    data: impl futures_util::Stream<Item = Result<Bytes, ReadError>> + Unpin,
+    on_delta: DeltaSink<'_>,
+) -> Result<Finished, UpstreamError> {
+    let mut events = data.eventsource();
+    let mut state = wire::StreamState::default();
+    loop {
+        let event = match events.next().await {
+            // A stream that ends without `[DONE]` is whole only if it said how it ended.
+            None if state.saw_finish => return Ok(state.finished),
+            None => {
+                return Err(UpstreamError::Malformed(
+                    "the stream ended before the reply was finished".into(),
+                ));
             }
-            began = true;
-            state.chunk(&event.data, on_delta)?;
+            Some(Ok(event)) => event,
+            Some(Err(EventStreamError::Transport(e))) => return Err(e.into()),
+            Some(Err(_)) => {
+                return Err(UpstreamError::Malformed(
+                    "the stream is not well-formed server-sent events".into(),
+                ));
+            }
+        };
+        if event.data.trim() == "[DONE]" {
+            return Ok(state.finished);
         }
+        state.chunk(&event.data, on_delta)?;
     }
 }
 

@@ -7,6 +7,7 @@
 //!   otherwise in three chunks with a comment line, `\r\n` line ends, a role-only chunk, a
 //!   `choices: null` usage chunk (when `stream_options.include_usage` was sent) and `[DONE]`;
 //! - `slow`: streams `piece 0 … piece 9`, one piece every 150 ms;
+//! - `thinking`: sends `: thinking` comment lines every 300 ms for 1.5 s, then `done`;
 //! - `stall`: streams one chunk, then sends nothing more while holding the connection;
 //! - `mute`: sends nothing at all, not even a head;
 //! - `reject`: 401; `fail`: 500 (both with the key in their body, which must never be
@@ -236,6 +237,18 @@ async fn answer(state: &State, request: Request<hyper::body::Incoming>) -> Respo
                     tokio::time::sleep(Duration::from_millis(150)).await;
                 }
                 let _ = tx.send(Bytes::from(chunk(None, Some("stop")))).await;
+                let _ = tx.send(Bytes::from("data: [DONE]\n\n")).await;
+            })
+        }),
+        "thinking" => streamed(|tx| {
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    if tx.send(Bytes::from(": thinking\n\n")).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                let _ = tx.send(Bytes::from(chunk(Some("done"), Some("stop")))).await;
                 let _ = tx.send(Bytes::from("data: [DONE]\n\n")).await;
             })
         }),
