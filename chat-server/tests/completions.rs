@@ -284,6 +284,28 @@ mod cases {
         }
         // Redirects are not followed.
         assert_eq!(other.hits(), 0);
+        // TLS to an endpoint that does not speak it.
+        let c = &s.ada.client;
+        let r = c
+            .post(
+                "/chat/llm-providers",
+                json!({"name": "tls", "api_endpoint": format!("https://{}/v1", fake.addr)}),
+            )
+            .await;
+        let tls = r.json()["id"].as_str().unwrap().to_owned();
+        c.post(
+            "/chat/user-llm-configs",
+            json!({"provider_id": tls, "api_key": KEY}),
+        )
+        .await;
+        let r = c
+            .post(
+                &format!("/chat/conversations/{}/completions", s.chat),
+                json!({"provider_id": tls, "model": "echo"}),
+            )
+            .await;
+        r.assert_error(502, "upstream_error", None);
+        assert!(r.text().contains("TLS"), "{}", r.text());
         // A failure after the stream began is its last event, and stores nothing either.
         let r = s.complete(json!({"model": "stall", "stream": true})).await;
         assert_eq!(r.status, 200, "{}", r.text());

@@ -339,20 +339,26 @@ fn completions_uri(endpoint: &str) -> Result<Uri, UpstreamError> {
     url.as_str().parse().map_err(|_| bad())
 }
 
-/// What a failed request was, from the error chain: the guard's refusal, a TLS failure, or
-/// an endpoint that could not be reached.
+/// What a failed request was, from the error chain: the guard's refusal, an endpoint that
+/// could not be resolved or connected to (both reported by our connector), or else, when the
+/// connection could not be set up, the TLS handshake over it, which is all that lies between
+/// our connector and the request (rustls's own errors come wrapped in I/O errors, and a peer
+/// that does not speak TLS shows only as an early end of the stream).
 fn classify(e: hyper_util::client::legacy::Error) -> UpstreamError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
-        if let Some(ConnectError::NotAllowed) = err.downcast_ref::<ConnectError>() {
-            return UpstreamError::AddressNotAllowed;
-        }
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return UpstreamError::Tls(Box::new(e));
+        match err.downcast_ref::<ConnectError>() {
+            Some(ConnectError::NotAllowed) => return UpstreamError::AddressNotAllowed,
+            Some(_) => return UpstreamError::Unreachable(Box::new(e)),
+            None => {}
         }
         source = err.source();
     }
-    UpstreamError::Unreachable(Box::new(e))
+    if e.is_connect() {
+        UpstreamError::Tls(Box::new(e))
+    } else {
+        UpstreamError::Unreachable(Box::new(e))
+    }
 }
 
 #[cfg(test)]
