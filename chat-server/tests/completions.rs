@@ -30,6 +30,26 @@ async fn private_server(base: &Server) -> Server {
     Server::start_app(chat_server::app(base.app.service().clone(), config)).await
 }
 
+/// A memory-store server with `config`, allowed to call the fake provider it comes with.
+async fn loopback_server(config: AppConfig) -> (Server, FakeProvider) {
+    let fake = FakeProvider::start(KEY).await;
+    let backing = Backing::new(Kind::Memory).unwrap();
+    let config = AppConfig {
+        upstream: UpstreamConfig {
+            allow_private_endpoints: true,
+            ..config.upstream.clone()
+        },
+        ..config
+    };
+    let server = Server::start_with(&backing, common::service_config(), config).await;
+    (server, fake)
+}
+
+/// The whole reply of the fake's `slow` model.
+fn slow_reply() -> String {
+    (0..10).map(|i| format!("piece {i} ")).collect()
+}
+
 /// A user with a provider at `endpoint`, the key for it, and a conversation of two messages.
 struct Setup {
     ada: User,
@@ -239,7 +259,7 @@ mod cases {
         assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
         drop(stream);
         // The provider takes about 1.5 s in all; the reply is stored whole when it ends.
-        let expected: String = (0..10).map(|i| format!("piece {i} ")).collect();
+        let expected = slow_reply();
         let mut stored = Vec::new();
         for _ in 0..100 {
             stored = s.messages().await;
@@ -535,25 +555,16 @@ async fn the_key_is_never_logged() {
 /// A non-streamed completion is not cut by the request timeout: the upstream timeouts apply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_timeout_does_not_cut_a_completion() {
-    let fake = FakeProvider::start(KEY).await;
-    let backing = Backing::new(Kind::Memory).unwrap();
-    let config = AppConfig {
+    let (server, fake) = loopback_server(AppConfig {
         request_timeout: Duration::from_millis(500),
-        upstream: UpstreamConfig {
-            allow_private_endpoints: true,
-            ..UpstreamConfig::default()
-        },
         ..AppConfig::default()
-    };
-    let server = Server::start_with(&backing, common::service_config(), config).await;
+    })
+    .await;
     let s = setup(&server, &fake.endpoint()).await;
     // About 1.5 s, three times the request timeout.
     let r = s.complete(json!({"model": "slow"})).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(
-        r.json()["content"],
-        (0..10).map(|i| format!("piece {i} ")).collect::<String>()
-    );
+    assert_eq!(r.json()["content"], slow_reply());
     server.stop().await;
 }
 
@@ -561,17 +572,11 @@ async fn the_request_timeout_does_not_cut_a_completion() {
 /// the stream does not cut it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idle_timeout_does_not_cut_a_stream() {
-    let fake = FakeProvider::start(KEY).await;
-    let backing = Backing::new(Kind::Memory).unwrap();
-    let config = AppConfig {
+    let (server, fake) = loopback_server(AppConfig {
         idle_timeout: Duration::from_millis(200),
-        upstream: UpstreamConfig {
-            allow_private_endpoints: true,
-            ..UpstreamConfig::default()
-        },
         ..AppConfig::default()
-    };
-    let server = Server::start_with(&backing, common::service_config(), config).await;
+    })
+    .await;
     let s = setup(&server, &fake.endpoint()).await;
     // About 1.5 s of pieces, each 150 ms apart.
     let r = s.complete(json!({"model": "slow", "stream": true})).await;
@@ -579,10 +584,7 @@ async fn the_idle_timeout_does_not_cut_a_stream() {
     let events = events(&r.text());
     let (event, message) = events.last().unwrap();
     assert_eq!(event, "message", "{events:?}");
-    assert_eq!(
-        message["content"],
-        (0..10).map(|i| format!("piece {i} ")).collect::<String>()
-    );
+    assert_eq!(message["content"], slow_reply());
     server.stop().await;
 }
 
