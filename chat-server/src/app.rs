@@ -41,7 +41,8 @@ use crate::upstream::{OpenAiClient, UpstreamConfig};
 pub struct AppConfig {
     /// The largest request body accepted, in bytes. Default: 1 MiB.
     pub max_body_bytes: usize,
-    /// How long one request may take, body included. Default: 30 s.
+    /// How long one request may take, body included. Default: 30 s. A completion's handler
+    /// runs without it (its upstream timeouts apply); its authentication and body do not.
     pub request_timeout: Duration,
     /// How long a new connection may take to send its first complete request head, whatever
     /// the protocol (for HTTP/2: the preface, its settings and the first request's headers).
