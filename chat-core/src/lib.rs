@@ -8,6 +8,7 @@ mod ids;
 mod input;
 mod memory;
 mod model;
+mod records;
 mod secrets;
 mod service;
 mod store;
@@ -26,6 +27,7 @@ pub use model::{
     Attachment, Conversation, LlmProvider, Message, MessageDraft, PasswordHash, Role, Session,
     TokenHash, User, UserLlmConfig,
 };
+pub use records::{Record, RecordKind, ScanCursor, UserAccount, import_plain};
 pub use secrets::{InvalidMasterKey, MasterKey, SealedKey, Sealer};
 pub use service::{Caller, ChatService, IssuedToken, ServiceConfig};
 pub use store::{MessageOrder, Store};
