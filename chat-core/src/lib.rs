@@ -29,7 +29,7 @@ pub use model::{
 };
 pub use records::{Record, RecordKind, ScanCursor, UserAccount, import_plain};
 pub use secrets::{InvalidMasterKey, MasterKey, SealedKey, Sealer};
-pub use service::{Caller, ChatService, IssuedToken, ServiceConfig};
+pub use service::{Caller, ChatService, IssuedToken, Pruned, ServiceConfig};
 pub use store::{MessageOrder, Store};
 pub use validation::{
     ApiEndpoint, ApiKey, Content, Email, FilePath, FileType, Limit, Metadata, Password,
