@@ -12,11 +12,11 @@ use chat_core::{ChatService, Sealer, ServiceConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
+use crate::commands;
 pub use crate::commands::copy::CopyArgs;
 pub use crate::commands::provider::{ProviderAddArgs, ProviderCommand};
 pub use crate::commands::prune::PruneArgs;
 pub use crate::commands::user::UserCommand;
-use crate::commands;
 use crate::keyfile::{self, KeyError, KeySource};
 use crate::store_url::{OpenStoreError, StoreOptions, StoreUrl};
 use crate::{AppConfig, Rate, ThrottleConfig, app, serve};
@@ -218,7 +218,9 @@ pub enum CliError {
     #[error("{0}")]
     Refused(String),
     /// The master key does not open the source's sealed API keys.
-    #[error("the master key ({from}) does not open the source's sealed API keys: give the key the source was served with")]
+    #[error(
+        "the master key ({from}) does not open the source's sealed API keys: give the key the source was served with"
+    )]
     WrongKey {
         /// Where the key came from.
         from: String,

@@ -117,9 +117,7 @@ impl ChatService {
         let mut pruned = Pruned::default();
         let mut after: Option<ConversationId> = None;
         loop {
-            let idle = store
-                .list_idle_conversations(cutoff, after, page())
-                .await?;
+            let idle = store.list_idle_conversations(cutoff, after, page()).await?;
             let Some(last) = idle.last() else {
                 return Ok(pruned);
             };

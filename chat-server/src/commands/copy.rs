@@ -126,10 +126,7 @@ async fn check_master_key(args: &CopyArgs, source: &dyn Store) -> Result<(), Cli
     let env_key = std::env::var("CHAT_MASTER_KEY")
         .ok()
         .filter(|k| !k.is_empty());
-    let default_file = args
-        .from
-        .default_key_file()
-        .filter(|path| path.exists());
+    let default_file = args.from.default_key_file().filter(|path| path.exists());
     let where_kept = match (&env_key, &args.master_key_file, &default_file) {
         (Some(_), _, _) => "CHAT_MASTER_KEY".to_owned(),
         (None, Some(path), _) | (None, None, Some(path)) => path.display().to_string(),
@@ -184,11 +181,7 @@ fn load_key(
 /// Whether the store holds no record of any kind.
 async fn is_empty(store: &dyn Store) -> Result<bool, CliError> {
     for kind in RecordKind::ALL {
-        if !store
-            .scan(ScanCursor::start(kind), one())
-            .await?
-            .is_empty()
-        {
+        if !store.scan(ScanCursor::start(kind), one()).await?.is_empty() {
             return Ok(false);
         }
     }
@@ -247,7 +240,10 @@ async fn verify_record(target: &dyn Store, record: &Record) -> Result<(), CliErr
             .await?
             .into_iter()
             .next(),
-        Record::Session(s) => target.get_session(&s.token_hash).await?.map(Record::Session),
+        Record::Session(s) => target
+            .get_session(&s.token_hash)
+            .await?
+            .map(Record::Session),
         Record::Provider(p) => target.get_provider(p.id).await?.map(Record::Provider),
         Record::Config(c) => target
             .get_config(c.user_id, c.provider_id)

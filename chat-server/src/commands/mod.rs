@@ -2,8 +2,8 @@
 //! and `prune` (which also holds the pruning `serve --retain` runs).
 
 pub mod copy;
-pub mod prune;
 pub mod provider;
+pub mod prune;
 pub mod user;
 
 use std::sync::Arc;

@@ -74,7 +74,8 @@ async fn add(args: UserAddArgs) -> Result<(), CliError> {
 
 /// The password: asked for twice on a terminal, else the first line of standard input.
 fn read_password() -> Result<Zeroizing<String>, CliError> {
-    let unreadable = |e: std::io::Error| CliError::Input(format!("could not read the password: {e}"));
+    let unreadable =
+        |e: std::io::Error| CliError::Input(format!("could not read the password: {e}"));
     if std::io::stdin().is_terminal() {
         let first = Zeroizing::new(rpassword::prompt_password("Password: ").map_err(unreadable)?);
         let again =
@@ -117,7 +118,11 @@ async fn list(store: StoreArgs) -> Result<(), CliError> {
                 u.username,
                 u.email.as_deref().unwrap_or("-"),
                 u.created_at.to_rfc3339(),
-                if account.disabled { "disabled" } else { "active" }
+                if account.disabled {
+                    "disabled"
+                } else {
+                    "active"
+                }
             );
         }
     }
