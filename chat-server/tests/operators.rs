@@ -17,7 +17,7 @@ use chat_core::{
 };
 use chat_server::store_url::StoreUrl;
 use common::binary::Binary;
-use common::{Client, postgres_url};
+use common::{Backing, Client, Kind};
 use serde_json::{Value, json};
 
 /// Runs the binary with `args` and `stdin`, without the environment's store or key.
@@ -225,33 +225,18 @@ async fn open(url: &str) -> Arc<dyn Store> {
     url.parse::<StoreUrl>().unwrap().open().await.unwrap()
 }
 
-/// A PostgreSQL URL whose tables live in a schema of their own, created here; the schema's
-/// name is the second value, for [`drop_schema`].
-async fn pg_schema(base: &str) -> (String, String) {
-    let schema = format!("ops_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(base)
+/// A URL of the PostgreSQL database whose tables live in the backing's own schema,
+/// created here (the binary is given a URL, and only creates tables).
+async fn pg_url(backing: &Backing) -> String {
+    let (base, schema) = backing.pg.clone().unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
         .await
         .unwrap();
     sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA \"{schema}\"").as_str())
         .await
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    (
-        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-        schema,
-    )
-}
-
-async fn drop_schema(base: &str, schema: &str) {
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(base)
-        .await
-        .unwrap();
-    sqlx::Executor::execute(
-        &mut conn,
-        format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str(),
-    )
-    .await
-    .unwrap();
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// A sled store with two users' data made through the API by the real server, then
@@ -291,13 +276,15 @@ async fn sled_source(dir: &Path) -> (String, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_sled_to_sqlite_to_postgres_keeps_everything() {
-    let Some(base) = postgres_url() else { return };
+    let Some(backing) = Backing::new(Kind::Postgres) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let (sled, before) = sled_source(dir.path()).await;
     let key_file = dir.path().join("sled").join("master.key");
     let key_file = key_file.to_str().unwrap();
     let sqlite = format!("sqlite:{}", dir.path().join("copy.db").display());
-    let (pg, schema) = pg_schema(&base).await;
+    let pg = pg_url(&backing).await;
 
     let out = ok(&["copy", "--from", &sled, "--to", &sqlite], "");
     assert!(stdout(&out).contains("verified"), "{}", stdout(&out));
@@ -380,7 +367,7 @@ async fn copy_sled_to_sqlite_to_postgres_keeps_everything() {
     assert!(stderr(&out).contains("checked: the master key"));
     // And another key does not: refused before anything is written.
     let wrong = dir.path().join("wrong.key");
-    std::fs::write(&wrong, MasterKey::generate().to_hex().to_string()).unwrap();
+    std::fs::write(&wrong, &*MasterKey::generate().to_hex()).unwrap();
     let never = dir.path().join("never.db");
     fails(
         &[
@@ -397,7 +384,7 @@ async fn copy_sled_to_sqlite_to_postgres_keeps_everything() {
         "does not open the source's sealed API keys",
     );
     assert!(!never.exists(), "a refused copy must not create its target");
-    drop_schema(&base, &schema).await;
+    backing.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,9 @@
 //! row-value comparison, so each page is one index range.
 
 use chat_core::{Record, RecordKind, Result, ScanCursor, UserAccount};
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Type};
+use uuid::Uuid;
 
 use crate::rows::{Columns, attachment, config, conversation, message, provider, session, user};
 
@@ -55,6 +58,36 @@ pub(crate) fn scan_sql(
             "SELECT {columns} FROM {table} ORDER BY {order} LIMIT {}",
             param(1)
         )
+    }
+}
+
+/// Binds the key of `from`'s cursor, if it has one, as [`scan_sql`] numbers it; the caller
+/// binds the limit after it.
+pub(crate) fn bind_cursor<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    from: &ScanCursor,
+) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    Uuid: Encode<'q, DB> + Type<DB>,
+    Vec<u8>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let id = |id: [u8; 16]| Uuid::from_bytes(id);
+    match *from {
+        ScanCursor::Users(Some(k)) => query.bind(id(k.to_bytes())),
+        ScanCursor::Sessions(Some(token)) => query.bind(token.0.to_vec()),
+        ScanCursor::Providers(Some(k)) => query.bind(id(k.to_bytes())),
+        ScanCursor::Configs(Some((user, provider))) => query
+            .bind(id(user.to_bytes()))
+            .bind(id(provider.to_bytes())),
+        ScanCursor::Conversations(Some(k)) => query.bind(id(k.to_bytes())),
+        // A seq beyond the databases' 64-bit integers is past every message.
+        ScanCursor::Messages(Some((conversation, seq))) => query
+            .bind(id(conversation.to_bytes()))
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX)),
+        ScanCursor::Attachments(Some(k)) => query.bind(id(k.to_bytes())),
+        _ => query,
     }
 }
 

@@ -25,7 +25,7 @@ use crate::rows::{
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
     provider, session, user,
 };
-use crate::scan::{record, scan_sql};
+use crate::scan::{bind_cursor, record, scan_sql};
 use crate::values::{
     from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64, uuid,
 };
@@ -668,22 +668,7 @@ impl Store for SqliteStore {
 
     async fn scan(&self, from: ScanCursor, page: Limit) -> Result<Vec<Record>> {
         let sql = scan_sql(&from, MESSAGE_COLUMNS, |n| format!("?{n}"));
-        let query = sqlx::query(&sql);
-        let query = match from {
-            ScanCursor::Users(Some(id)) => query.bind(uuid(id)),
-            ScanCursor::Sessions(Some(token)) => query.bind(token.0.to_vec()),
-            ScanCursor::Providers(Some(id)) => query.bind(uuid(id)),
-            ScanCursor::Configs(Some((user, provider))) => {
-                query.bind(uuid(user)).bind(uuid(provider))
-            }
-            ScanCursor::Conversations(Some(id)) => query.bind(uuid(id)),
-            ScanCursor::Messages(Some((conversation, seq))) => query
-                .bind(uuid(conversation))
-                // A seq beyond SQLite's integers is past every message.
-                .bind(i64::try_from(seq).unwrap_or(i64::MAX)),
-            ScanCursor::Attachments(Some(id)) => query.bind(uuid(id)),
-            _ => query,
-        };
+        let query = bind_cursor(sqlx::query(&sql), &from);
         let rows = query
             .bind(limit(page))
             .fetch_all(&self.reader)
