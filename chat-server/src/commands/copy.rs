@@ -9,11 +9,13 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_core::{ConversationId, Limit, Record, RecordKind, ScanCursor, Sealer, Store, UserId};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::task::JoinSet;
 
 use crate::cli::CliError;
 use crate::keyfile;
@@ -21,6 +23,8 @@ use crate::store_url::StoreUrl;
 
 /// How many records of each kind are read back from the target at the end.
 const SAMPLES_PER_KIND: u64 = 20;
+/// How many imports run at once.
+const IMPORTS_IN_FLIGHT: usize = 16;
 /// How often progress is written when standard error is not a terminal.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -86,8 +90,25 @@ pub async fn run(args: CopyArgs) -> Result<(), CliError> {
             let page = source.scan(cursor, batch).await?;
             let Some(last) = page.last() else { break };
             cursor = last.cursor();
-            for record in page {
-                if target.import(&record).await? {
+            // Records of one kind do not depend on each other, so a page is imported a
+            // few at a time: stores that flush per write (sled) share their flushes.
+            let mut imports = JoinSet::new();
+            let mut page = page.into_iter();
+            loop {
+                while imports.len() < IMPORTS_IN_FLIGHT {
+                    let Some(record) = page.next() else { break };
+                    let target = Arc::clone(&target);
+                    imports.spawn(async move {
+                        let added = target.import(&record).await;
+                        (added, record)
+                    });
+                }
+                let Some(done) = imports.join_next().await else {
+                    break;
+                };
+                let (outcome, record) =
+                    done.map_err(|e| chat_core::Error::backend(target.backend(), e))?;
+                if outcome? {
                     added += 1;
                 } else {
                     kept += 1;
