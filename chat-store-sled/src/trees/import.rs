@@ -5,6 +5,7 @@
 use chat_core::{Conversation, Entity, Error, Message, Result, UserAccount, username_key};
 use sled::Transactional;
 
+use super::messages::message_id_taken;
 use super::{Trees, conflict, fail, purge_first, settle, tx_decode};
 use crate::keys;
 use crate::records::{ConversationRec, MessagePos, MessageRec, UserRec, encode};
@@ -79,13 +80,7 @@ impl Trees {
         self.retrying(|| {
             Ok(
                 trees.transaction(|(convs, deleted, messages, message_ids)| {
-                    if let Some(bytes) = message_ids.get(message_id)? {
-                        let taken: MessagePos = tx_decode(&bytes)?;
-                        if convs.get(taken.conversation)?.is_none()
-                            && deleted.get(taken.conversation)?.is_some()
-                        {
-                            return purge_first(taken.conversation);
-                        }
+                    if message_id_taken((convs, deleted, message_ids), message_id)? {
                         return Ok(false);
                     }
                     let rec = match convs.get(conversation)? {
