@@ -49,6 +49,8 @@ pub enum Forbidden {
     SharedProvider,
     /// The operator has closed registration.
     RegistrationClosed,
+    /// The operator has disabled this account.
+    UserDisabled,
 }
 
 impl fmt::Display for Forbidden {
@@ -57,6 +59,7 @@ impl fmt::Display for Forbidden {
             Forbidden::OtherUser => "user_id must be the caller's own id",
             Forbidden::SharedProvider => "shared LLM providers cannot be deleted through the API",
             Forbidden::RegistrationClosed => "registration is closed",
+            Forbidden::UserDisabled => "this account is disabled",
         })
     }
 }

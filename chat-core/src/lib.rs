@@ -9,6 +9,7 @@ mod ids;
 mod input;
 mod memory;
 mod model;
+mod records;
 mod secrets;
 mod service;
 mod store;
@@ -27,8 +28,9 @@ pub use model::{
     Attachment, Conversation, LlmProvider, Message, MessageDraft, PasswordHash, Role, Session,
     TokenHash, User, UserLlmConfig,
 };
+pub use records::{Record, RecordKind, ScanCursor, UserAccount, import_plain};
 pub use secrets::{InvalidMasterKey, MasterKey, SealedKey, Sealer};
-pub use service::{Caller, ChatService, IssuedToken, ServiceConfig};
+pub use service::{Caller, ChatService, IssuedToken, Pruned, ServiceConfig};
 pub use store::{MessageOrder, Store};
 pub use validation::{
     ApiEndpoint, ApiKey, Content, Email, FilePath, FileType, Limit, Metadata, Password,

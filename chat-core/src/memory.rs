@@ -7,12 +7,13 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{Entity, Error, Result};
+use crate::error::{Entity, Error, Forbidden, Result};
 use crate::ids::{AttachmentId, ConversationId, MessageId, ProviderId, UserId};
 use crate::model::{
     Attachment, Conversation, LlmProvider, Message, MessageDraft, Session, TokenHash, User,
     UserLlmConfig,
 };
+use crate::records::{Record, ScanCursor, UserAccount, import_plain};
 use crate::secrets::SealedKey;
 use crate::store::{MessageOrder, Store};
 use crate::validation::{Limit, provider_name_key, username_key};
@@ -42,16 +43,18 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    users: HashMap<UserId, User>,
+    // Ordered maps where `scan` pages by the key.
+    users: BTreeMap<UserId, User>,
+    disabled: HashSet<UserId>,
     user_by_name: HashMap<String, UserId>,
-    sessions: HashMap<TokenHash, Session>,
-    conversations: HashMap<ConversationId, ConversationRow>,
+    sessions: BTreeMap<TokenHash, Session>,
+    conversations: BTreeMap<ConversationId, ConversationRow>,
     conversations_by_user: BTreeSet<(UserId, ConversationId)>,
     messages: BTreeMap<(ConversationId, u64), Message>,
     message_position: HashMap<MessageId, (ConversationId, u64)>,
     attachments: BTreeMap<(MessageId, AttachmentId), Attachment>,
-    attachment_message: HashMap<AttachmentId, MessageId>,
-    providers: HashMap<ProviderId, LlmProvider>,
+    attachment_message: BTreeMap<AttachmentId, MessageId>,
+    providers: BTreeMap<ProviderId, LlmProvider>,
     provider_names: HashSet<(Option<UserId>, String)>,
     providers_by_owner: BTreeSet<(Option<UserId>, ProviderId)>,
     configs: BTreeMap<(UserId, ProviderId), UserLlmConfig>,
@@ -82,6 +85,82 @@ impl MemoryStore {
 }
 
 impl State {
+    /// [`Store::import`] of the kinds no create call can take as they are; `None` for the
+    /// others.
+    fn import_own(&mut self, record: &Record) -> Option<Result<bool>> {
+        if matches!(
+            record,
+            Record::Session(_) | Record::Provider(_) | Record::Config(_) | Record::Attachment(_)
+        ) {
+            return None;
+        }
+        let s = self;
+        let mut import = || match record {
+            Record::User(account) => {
+                if s.users.contains_key(&account.user.id) {
+                    return Ok(false);
+                }
+                let key = username_key(&account.user.username);
+                if s.user_by_name.contains_key(&key) {
+                    return Err(Error::Conflict {
+                        entity: Entity::User,
+                        field: "username",
+                    });
+                }
+                s.user_by_name.insert(key, account.user.id);
+                s.users.insert(account.user.id, account.user.clone());
+                if account.disabled {
+                    s.disabled.insert(account.user.id);
+                }
+                Ok(true)
+            }
+            Record::Conversation {
+                conversation,
+                last_seq,
+            } => {
+                if s.conversations.contains_key(&conversation.id) {
+                    return Ok(false);
+                }
+                s.conversations_by_user
+                    .insert((conversation.user_id, conversation.id));
+                s.conversations.insert(
+                    conversation.id,
+                    ConversationRow {
+                        conversation: conversation.clone(),
+                        last_seq: *last_seq,
+                    },
+                );
+                Ok(true)
+            }
+            Record::Message(message) => {
+                if s.message_position.contains_key(&message.id) {
+                    return Ok(false);
+                }
+                let row = s
+                    .conversations
+                    .get_mut(&message.conversation_id)
+                    .filter(|row| row.conversation.user_id == message.user_id)
+                    .ok_or(Error::NotFound(Entity::Conversation))?;
+                row.last_seq = row.last_seq.max(message.seq);
+                let key = (message.conversation_id, message.seq);
+                if s.messages.contains_key(&key) {
+                    return Err(Error::Conflict {
+                        entity: Entity::Message,
+                        field: "seq",
+                    });
+                }
+                s.message_position.insert(message.id, key);
+                s.messages.insert(key, message.clone());
+                Ok(true)
+            }
+            Record::Session(_)
+            | Record::Provider(_)
+            | Record::Config(_)
+            | Record::Attachment(_) => Ok(false),
+        };
+        Some(import())
+    }
+
     fn remove_attachments_of(&mut self, message: MessageId) {
         let range = (message, AttachmentId::from_bytes([0; 16]))
             ..=(message, AttachmentId::from_bytes([0xff; 16]));
@@ -137,6 +216,9 @@ impl Store for MemoryStore {
 
     async fn create_session(&self, session: &Session) -> Result<()> {
         let mut s = self.state();
+        if s.disabled.contains(&session.user_id) {
+            return Err(Error::Forbidden(Forbidden::UserDisabled));
+        }
         if s.sessions.contains_key(&session.token_hash) {
             return Err(Error::Conflict {
                 entity: Entity::Session,
@@ -522,4 +604,93 @@ impl Store for MemoryStore {
         s.configs_by_provider.remove(&(provider, user));
         Ok(s.configs.remove(&(user, provider)).is_some())
     }
+
+    async fn scan(&self, from: ScanCursor, limit: Limit) -> Result<Vec<Record>> {
+        let s = self.state();
+        let n = limit.get();
+        Ok(match from {
+            ScanCursor::Users(after) => after_key(&s.users, after)
+                .take(n)
+                .map(|(id, user)| {
+                    Record::User(UserAccount {
+                        user: user.clone(),
+                        disabled: s.disabled.contains(id),
+                    })
+                })
+                .collect(),
+            ScanCursor::Sessions(after) => after_key(&s.sessions, after)
+                .take(n)
+                .map(|(_, session)| Record::Session(session.clone()))
+                .collect(),
+            ScanCursor::Providers(after) => after_key(&s.providers, after)
+                .take(n)
+                .map(|(_, p)| Record::Provider(p.clone()))
+                .collect(),
+            ScanCursor::Configs(after) => after_key(&s.configs, after)
+                .take(n)
+                .map(|(_, c)| Record::Config(c.clone()))
+                .collect(),
+            ScanCursor::Conversations(after) => after_key(&s.conversations, after)
+                .take(n)
+                .map(|(_, row)| Record::Conversation {
+                    conversation: row.conversation.clone(),
+                    last_seq: row.last_seq,
+                })
+                .collect(),
+            ScanCursor::Messages(after) => after_key(&s.messages, after)
+                .take(n)
+                .map(|(_, m)| Record::Message(m.clone()))
+                .collect(),
+            ScanCursor::Attachments(after) => after_key(&s.attachment_message, after)
+                .take(n)
+                .map(|(id, message)| Record::Attachment(s.attachments[&(*message, *id)].clone()))
+                .collect(),
+        })
+    }
+
+    async fn import(&self, record: &Record) -> Result<bool> {
+        // The lock is let go before the plain kinds go through the create calls.
+        let own = self.state().import_own(record);
+        match own {
+            Some(outcome) => outcome,
+            None => import_plain(self, record).await,
+        }
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        let mut s = self.state();
+        if !s.users.contains_key(&user) {
+            return Ok(false);
+        }
+        if disabled {
+            s.disabled.insert(user);
+            s.sessions.retain(|_, session| session.user_id != user);
+        } else {
+            s.disabled.remove(&user);
+        }
+        Ok(true)
+    }
+
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>> {
+        let s = self.state();
+        Ok(after_key(&s.conversations, after)
+            .filter(|(_, row)| row.conversation.updated_at < updated_before)
+            .take(limit.get())
+            .map(|(_, row)| row.conversation.clone())
+            .collect())
+    }
+}
+
+/// The entries of `map` with keys above `after` (all of them without one), in key order.
+fn after_key<K: Ord, V>(map: &BTreeMap<K, V>, after: Option<K>) -> impl Iterator<Item = (&K, &V)> {
+    let lower = match after {
+        Some(key) => Bound::Excluded(key),
+        None => Bound::Unbounded,
+    };
+    map.range((lower, Bound::Unbounded))
 }

@@ -9,6 +9,7 @@ use crate::model::{
     Attachment, Conversation, LlmProvider, Message, MessageDraft, Session, TokenHash, User,
     UserLlmConfig,
 };
+use crate::records::{Record, ScanCursor};
 use crate::secrets::SealedKey;
 use crate::validation::Limit;
 
@@ -98,7 +99,12 @@ pub trait Store: Send + Sync + 'static {
     /// The user whose name matches `username` ignoring ASCII case.
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
 
-    /// Adds a login session.
+    /// Adds a login session. [`Forbidden`](crate::Error::Forbidden) with
+    /// [`UserDisabled`](crate::Forbidden::UserDisabled) if its user is disabled, decided in
+    /// the same commit as the insert, so a login racing
+    /// [`set_user_disabled`](Store::set_user_disabled) either ends before it (and its
+    /// session is removed with the others) or is refused. A session may name a user id the
+    /// store does not hold.
     async fn create_session(&self, session: &Session) -> Result<()>;
 
     /// The session whose token hashes to `token_hash`, expired or not.
@@ -224,4 +230,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes `user`'s config for `provider`.
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool>;
+
+    // ----- operators: copying, disabling, pruning -----
+
+    /// A page of the records of `from`'s kind, complete (password hashes, sealed keys as
+    /// stored, a conversation's last `seq`), in that kind's key order (see [`ScanCursor`])
+    /// after `from`'s key, at most `limit` of them.
+    ///
+    /// Paging with [`Record::cursor`] of the last record of each page sees every record
+    /// that was there for the whole scan exactly once, whatever the page size. Nothing of a
+    /// deleted conversation is answered. Each page costs in proportion to the page.
+    async fn scan(&self, from: ScanCursor, limit: Limit) -> Result<Vec<Record>>;
+
+    /// Adds a record exactly as given: ids, times, a message's `seq`, a conversation's
+    /// counters and last `seq`, a user's disabled flag and a config's sealed key are kept,
+    /// and nothing else moves (importing a message leaves its conversation's counters as
+    /// they are, except that its last `seq` is raised to the message's if it was below).
+    ///
+    /// Answers `Ok(false)`, changing nothing, when the object is already there: a user,
+    /// provider, conversation, message or attachment of that id, a session of that token
+    /// hash, a config for that (user, provider). The one there is kept, not overwritten,
+    /// so an interrupted copy can be run again. Other clashes are
+    /// [`Conflict`](crate::Error::Conflict) and a missing parent
+    /// [`NotFound`](crate::Error::NotFound), as for the `create_*` calls. Parents go first:
+    /// see [`RecordKind::ALL`](crate::RecordKind::ALL).
+    async fn import(&self, record: &Record) -> Result<bool>;
+
+    /// Disables or enables a user; `false` if there is no such user.
+    ///
+    /// Disabling removes every session of the user in the same commit (or, where a store
+    /// cannot, hides them from [`get_session`](Store::get_session) from that commit on and
+    /// removes them before answering), and from then on
+    /// [`create_session`](Store::create_session) refuses the user. Enabling lets them log
+    /// in again; revoked sessions stay revoked.
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool>;
+
+    /// A page of the conversations (of every user) whose `updated_at` is before
+    /// `updated_before`, by ascending id, with ids above `after`: what a retention policy
+    /// deletes. The cost may follow the number of conversations scanned to fill the page.
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>>;
 }

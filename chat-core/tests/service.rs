@@ -559,6 +559,85 @@ async fn closed_registration_is_forbidden() {
 }
 
 #[tokio::test]
+async fn the_operator_adds_users_while_registration_is_closed() {
+    let (s, _) = service_with(ServiceConfig {
+        registration_open: false,
+        ..config()
+    });
+    let added = s
+        .add_user(NewUser::parse("ada", "password123", None).unwrap())
+        .await
+        .unwrap();
+    let login = s.login("ADA", "password123").await.unwrap();
+    assert_eq!(login.user_id, added.id);
+    let users = s.list_users(None, limit(10)).await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert!(!users[0].disabled);
+}
+
+#[tokio::test]
+async fn a_disabled_user_loses_their_sessions_and_cannot_log_in() {
+    let s = service();
+    user(&s, "ada").await;
+    let bob = user(&s, "bob").await;
+    let live = s.login("ada", "password123").await.unwrap();
+    s.authenticate(live.token.expose_secret()).await.unwrap();
+
+    let disabled = s.set_user_disabled("Ada", true).await.unwrap();
+    assert_eq!(disabled.username, "ada");
+    assert!(matches!(
+        s.authenticate(live.token.expose_secret()).await,
+        Err(Error::Unauthorized)
+    ));
+    // The right password learns why (403); a wrong one is told nothing more than anyone.
+    assert!(matches!(
+        s.login("ada", "password123").await,
+        Err(Error::Forbidden(Forbidden::UserDisabled))
+    ));
+    assert!(matches!(
+        s.login("ada", "wrong-password").await,
+        Err(Error::Unauthorized)
+    ));
+    let users = s.list_users(None, limit(10)).await.unwrap();
+    assert!(users.iter().any(|u| u.user.username == "ada" && u.disabled));
+    // Others are untouched.
+    s.create_conversation(&bob, NewConversation::parse(None, "still here").unwrap())
+        .await
+        .unwrap();
+
+    s.set_user_disabled("ada", false).await.unwrap();
+    s.login("ada", "password123").await.unwrap();
+    assert_not_found(s.set_user_disabled("nobody", true).await, Entity::User);
+}
+
+#[tokio::test]
+async fn prune_deletes_only_conversations_idle_past_the_period() {
+    let (s, store) = service_with(config());
+    let ada = user(&s, "ada").await;
+    let mut old = s
+        .create_conversation(&ada, NewConversation::parse(None, "old").unwrap())
+        .await
+        .unwrap();
+    s.create_conversation(&ada, NewConversation::parse(None, "new").unwrap())
+        .await
+        .unwrap();
+    // Age one conversation by putting it back with an old updated_at.
+    store.delete_conversation(old.id).await.unwrap();
+    old.updated_at = chat_core::time::now() - Duration::days(100);
+    store.create_conversation(&old).await.unwrap();
+
+    let dry = s.prune(Duration::days(30), true).await.unwrap();
+    assert_eq!(dry.conversations, 1);
+    assert!(store.get_conversation(old.id).await.unwrap().is_some());
+    let done = s.prune(Duration::days(30), false).await.unwrap();
+    assert_eq!(done.conversations, 1);
+    assert!(store.get_conversation(old.id).await.unwrap().is_none());
+    let left = s.list_conversations(&ada, None, limit(10)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].title, "new");
+}
+
+#[tokio::test]
 async fn trusted_callers_act_for_applications_with_their_own_login() {
     let s = service();
     let caller = Caller::trusted(UserId::new());

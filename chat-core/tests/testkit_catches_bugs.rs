@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chat_core::testkit::{Flavor, StoreFactory, cases, concurrency, factory_fn, model, run};
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
-    MemoryStore, Message, MessageDraft, MessageId, MessageOrder, Metadata, ProviderId, Result,
-    SealedKey, Session, Store, TokenHash, User, UserId, UserLlmConfig,
+    MemoryStore, Message, MessageDraft, MessageId, MessageOrder, Metadata, ProviderId, Record,
+    Result, ScanCursor, SealedKey, Session, Store, TokenHash, User, UserId, UserLlmConfig,
 };
 use chrono::{DateTime, Utc};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
@@ -356,6 +356,29 @@ impl Store for Broken {
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
         self.inner.delete_config(user, provider).await
+    }
+
+    async fn scan(&self, from: ScanCursor, limit: Limit) -> Result<Vec<Record>> {
+        self.inner.scan(from, limit).await
+    }
+
+    async fn import(&self, record: &Record) -> Result<bool> {
+        self.inner.import(record).await
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        self.inner.set_user_disabled(user, disabled).await
+    }
+
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>> {
+        self.inner
+            .list_idle_conversations(updated_before, after, limit)
+            .await
     }
 }
 

@@ -11,8 +11,8 @@ use chat_core::testkit::faults::{CommitFaultFactory, writes_whose_commit_fails_a
 use chat_core::testkit::{StoreFactory, run_factory_case};
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Error, Limit, LlmProvider, MemoryStore,
-    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
-    TokenHash, Unavailable, User, UserId, UserLlmConfig,
+    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Record, Result, ScanCursor,
+    SealedKey, Session, Store, TokenHash, Unavailable, User, UserId, UserLlmConfig,
 };
 use chrono::{DateTime, Utc};
 
@@ -187,6 +187,24 @@ impl Store for Faulty {
     }
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
         write!(self.delete_config(user, provider))
+    }
+
+    async fn scan(&self, from: ScanCursor, limit: Limit) -> Result<Vec<Record>> {
+        read!(self.scan(from, limit))
+    }
+    async fn import(&self, record: &Record) -> Result<bool> {
+        write!(self.import(record))
+    }
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        write!(self.set_user_disabled(user, disabled))
+    }
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>> {
+        read!(self.list_idle_conversations(updated_before, after, limit))
     }
 }
 

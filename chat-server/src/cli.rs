@@ -1,4 +1,5 @@
-//! The command line: `chat-server [serve] …` and `chat-server provider add …`.
+//! The command line: `chat-server [serve] …` and the operators' commands (`copy`, `user`,
+//! `provider`, `prune`), whose code is in [`crate::commands`].
 //!
 //! Every flag can also be set through the environment variable named in its help.
 
@@ -7,10 +8,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chat_core::accounts::PasswordCost;
-use chat_core::{ChatService, MasterKey, NewProvider, Sealer, ServiceConfig};
+use chat_core::{ChatService, Sealer, ServiceConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
+use crate::commands;
+pub use crate::commands::copy::CopyArgs;
+pub use crate::commands::provider::{ProviderAddArgs, ProviderCommand};
+pub use crate::commands::prune::PruneArgs;
+pub use crate::commands::user::UserCommand;
 use crate::keyfile::{self, KeyError, KeySource};
 use crate::store_url::{OpenStoreError, StoreOptions, StoreUrl};
 use crate::{AppConfig, Rate, ThrottleConfig, app, serve};
@@ -42,13 +48,13 @@ pub enum Command {
     /// Manage the shared LLM providers, which the API cannot create.
     #[command(subcommand)]
     Provider(ProviderCommand),
-}
-
-/// The `provider` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ProviderCommand {
-    /// Add a provider shared with every user.
-    Add(ProviderAddArgs),
+    /// Copy everything from one store into another (e.g. sled to PostgreSQL).
+    Copy(CopyArgs),
+    /// Manage users: add, list, disable, enable.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Delete conversations not updated for a while.
+    Prune(PruneArgs),
 }
 
 /// Which store to use.
@@ -133,9 +139,13 @@ pub struct ServeArgs {
     /// on. 0 turns the check off. Default: 64MiB.
     #[arg(long, env = "CHAT_MIN_FREE_SPACE", value_parser = parse_size)]
     pub min_free_space: Option<u64>,
-    /// How often expired sessions are purged.
+    /// How often expired sessions are purged (and, with --retain, old conversations).
     #[arg(long, env = "CHAT_PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub purge_interval: Duration,
+    /// Delete conversations not updated for this long (e.g. 365d), at start and then every
+    /// --purge-interval. Off by default.
+    #[arg(long, env = "CHAT_RETAIN", value_parser = parse_duration)]
+    pub retain: Option<Duration>,
     /// How long a username is locked after 5 failed logins in a row; each failure after a
     /// lock doubles the next.
     #[arg(long, env = "CHAT_LOGIN_LOCK", default_value = "1s", value_parser = parse_duration)]
@@ -177,20 +187,6 @@ impl ServeArgs {
     }
 }
 
-/// The options of `provider add`.
-#[derive(Debug, Clone, Args)]
-pub struct ProviderAddArgs {
-    /// The provider's name, unique among shared providers ignoring case.
-    #[arg(long, env = "CHAT_PROVIDER_NAME")]
-    pub name: String,
-    /// Its API endpoint: an absolute http or https URL.
-    #[arg(long, env = "CHAT_PROVIDER_ENDPOINT")]
-    pub endpoint: String,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub store: StoreArgs,
-}
-
 /// Why the command failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -216,6 +212,43 @@ pub enum CliError {
     /// The service refused (e.g. a provider name that is taken).
     #[error(transparent)]
     Service(#[from] chat_core::Error),
+    /// An input the command cannot use (a password that could not be read, two stores
+    /// that are one).
+    #[error("{0}")]
+    Input(String),
+    /// The command would do something it must not without being told (copy into a store
+    /// that holds data).
+    #[error("{0}")]
+    Refused(String),
+    /// The master key does not open the source's sealed API keys.
+    #[error(
+        "the master key ({from}) does not open the source's sealed API keys: give the key the source was served with"
+    )]
+    WrongKey {
+        /// Where the key came from.
+        from: String,
+    },
+    /// A copy's check at the end found a difference.
+    #[error("the copy does not check out: {0}")]
+    Verify(String),
+}
+
+impl CliError {
+    /// The process exit code for this error, for scripts: 2 for input the command refuses
+    /// (as clap's usage errors), 3 for a refusal that depends on the data (a name taken,
+    /// a user or provider unknown, a target that holds data), 1 for everything else
+    /// (stores that cannot be opened or fail, a wrong master key, a copy that does not
+    /// check out).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        use chat_core::Error as E;
+        match self {
+            CliError::Input(_) | CliError::Service(E::Invalid(_)) => 2,
+            CliError::Refused(_)
+            | CliError::Service(E::NotFound(_) | E::Conflict { .. } | E::Forbidden(_)) => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// Parses `90s`, `30m`, `12h`, `7d` or a bare number of seconds.
@@ -265,7 +298,10 @@ impl Cli {
         match self.command {
             None => run_serve(self.serve).await,
             Some(Command::Serve(args)) => run_serve(args).await,
-            Some(Command::Provider(ProviderCommand::Add(args))) => run_provider_add(args).await,
+            Some(Command::Provider(command)) => commands::provider::run(command).await,
+            Some(Command::Copy(args)) => commands::copy::run(args).await,
+            Some(Command::User(command)) => commands::user::run(command).await,
+            Some(Command::Prune(args)) => commands::prune::run(args).await,
         }
     }
 }
@@ -332,6 +368,14 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         throttle: args.throttle(),
         upstream: args.completions.config(),
     };
+    if let Some(retain) = args.retain {
+        let older_than = commands::prune::to_chrono(retain)?;
+        tokio::spawn(commands::prune::retain(
+            service.clone(),
+            older_than,
+            args.purge_interval,
+        ));
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| CliError::Bind {
@@ -343,23 +387,6 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     serve(listener, app(service, config), shutdown_signal())
         .await
         .map_err(CliError::Serve)
-}
-
-async fn run_provider_add(args: ProviderAddArgs) -> Result<(), CliError> {
-    let new = NewProvider::parse(&args.name, &args.endpoint).map_err(chat_core::Error::from)?;
-    let store = args.store.store.open().await?;
-    // Providers hold no secrets, so no master key is needed; this one seals nothing.
-    let service = ChatService::new(
-        store,
-        Sealer::new(1, MasterKey::generate()),
-        ServiceConfig::default(),
-    );
-    let provider = service.create_shared_provider(new).await?;
-    println!(
-        "added shared provider {} ({}) with id {}",
-        provider.name, provider.api_endpoint, provider.id
-    );
-    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -6,11 +6,13 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     // CHAT_LOG takes tracing's filter syntax, e.g. `info` or `chat_server=debug`.
     let filter = EnvFilter::try_from_env("CHAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour codes only for a terminal: in a log file or collector they are noise.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Colour codes only for a terminal: in a log file or collector they are noise. The log
+    // goes to standard error, so the commands' output on standard output stays clean.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
+        .with_writer(std::io::stderr)
         .init();
 
     let cli = chat_server::cli::Cli::parse();
@@ -32,7 +34,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %chat_server::error_chain(&e), "chat-server stopped");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

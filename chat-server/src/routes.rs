@@ -40,8 +40,12 @@ pub(crate) static ROUTES: &[Route] = &[
     )
     .body::<LoginRequest>()
     // 429: the username is locked after failures in a row, or the client address has
-    // failed too often.
-    .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
+    // failed too often. 403: the operator disabled the account (right password only).
+    .errors(&[
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::TOO_MANY_REQUESTS,
+    ]),
     Route::new(
         Method::POST,
         "/users/logout",

@@ -25,6 +25,9 @@ pub(crate) mod tree {
     pub const CONFIGS: &str = "configs";
     pub const PROVIDER_CONFIGS: &str = "provider_configs";
     pub const CONFIG_IDS: &str = "config_ids";
+    /// Ids of disabled users. A tree of its own rather than a field of the user record, so
+    /// databases written before it read unchanged (no tree: nobody is disabled).
+    pub const DISABLED_USERS: &str = "disabled_users";
 }
 
 pub(crate) type Id = [u8; 16];

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Limit, LlmProvider, Message,
-    MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
-    TokenHash, User, UserId, UserLlmConfig,
+    MessageDraft, MessageId, MessageOrder, ProviderId, Record, Result, ScanCursor, SealedKey,
+    Session, Store, TokenHash, User, UserId, UserLlmConfig,
 };
 use chrono::{DateTime, Utc};
 
@@ -537,6 +537,40 @@ impl Store for SledStore {
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
         self.write(move |t| t.delete_config(user, provider)).await
+    }
+
+    async fn scan(&self, from: ScanCursor, limit: Limit) -> Result<Vec<Record>> {
+        self.blocking(move |t| t.scan(from, limit.get())).await
+    }
+
+    async fn import(&self, record: &Record) -> Result<bool> {
+        match record.clone() {
+            Record::User(account) => self.write(move |t| t.import_user(&account)).await,
+            Record::Conversation {
+                conversation,
+                last_seq,
+            } => {
+                self.write(move |t| t.import_conversation(&conversation, last_seq))
+                    .await
+            }
+            Record::Message(message) => self.write(move |t| t.import_message(&message)).await,
+            other => chat_core::import_plain(self, &other).await,
+        }
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        self.write(move |t| t.set_user_disabled(user, disabled))
+            .await
+    }
+
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>> {
+        self.blocking(move |t| t.list_idle_conversations(updated_before, after, limit.get()))
+            .await
     }
 }
 

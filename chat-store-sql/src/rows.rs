@@ -60,6 +60,8 @@ pub(crate) trait Columns: Dialect {
     fn bytes(&self, column: &str) -> Result<Vec<u8>>;
     /// A count or `seq`, which the model holds unsigned.
     fn count(&self, column: &str) -> Result<u64>;
+    /// A yes-or-no flag.
+    fn flag(&self, column: &str) -> Result<bool>;
 }
 
 impl<R> Columns for R
@@ -70,6 +72,7 @@ where
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn id<T: From<Uuid>>(&self, column: &str) -> Result<T> {
         get::<R, Uuid>(self, column).map(T::from)
@@ -93,6 +96,10 @@ where
 
     fn count(&self, column: &str) -> Result<u64> {
         to_u64(R::BACKEND, get(self, column)?, column)
+    }
+
+    fn flag(&self, column: &str) -> Result<bool> {
+        get(self, column)
     }
 }
 

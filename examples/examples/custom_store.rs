@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Limit, LlmProvider, MemoryStore,
-    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
-    TokenHash, User, UserId, UserLlmConfig,
+    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Record, Result, ScanCursor,
+    SealedKey, Session, Store, TokenHash, User, UserId, UserLlmConfig,
 };
 use chrono::{DateTime, Utc};
 
@@ -218,6 +218,29 @@ impl Store for CountingStore {
 
     async fn delete_config(&self, user: UserId, provider: ProviderId) -> Result<bool> {
         self.inner().delete_config(user, provider).await
+    }
+
+    async fn scan(&self, from: ScanCursor, limit: Limit) -> Result<Vec<Record>> {
+        self.inner().scan(from, limit).await
+    }
+
+    async fn import(&self, record: &Record) -> Result<bool> {
+        self.inner().import(record).await
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        self.inner().set_user_disabled(user, disabled).await
+    }
+
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        limit: Limit,
+    ) -> Result<Vec<Conversation>> {
+        self.inner()
+            .list_idle_conversations(updated_before, after, limit)
+            .await
     }
 }
 

@@ -31,6 +31,12 @@ impl ChatService {
         if !self.inner.config.registration_open {
             return Err(Error::Forbidden(Forbidden::RegistrationClosed));
         }
+        self.add_user(new).await
+    }
+
+    /// Adds a user on the operator's behalf, whether or not registration is open.
+    /// [`Error::Conflict`] if the name is taken ignoring case.
+    pub async fn add_user(&self, new: NewUser) -> Result<User> {
         let cost = self.inner.config.password_cost;
         let password = new.password.clone();
         let password_hash = self
@@ -50,6 +56,10 @@ impl ChatService {
     }
 
     /// Checks a user name (matched ignoring case) and password and opens a session.
+    ///
+    /// A disabled user with the right password is [`Forbidden::UserDisabled`] (403), so
+    /// they learn why; with a wrong one it is [`Error::Unauthorized`] like anyone's, so the
+    /// answer tells nothing to someone without the password.
     ///
     /// Every wrong credential is the same [`Error::Unauthorized`], and an unknown user costs
     /// the same hashing work as a wrong password, so neither the answer nor its timing tells

@@ -11,6 +11,7 @@
 //!   private ones are visible to their owner only.
 
 mod accounts;
+mod admin;
 mod chat;
 mod completions;
 mod providers;
@@ -27,6 +28,7 @@ use crate::store::Store;
 use crate::validation::{Content, Limit};
 
 pub use accounts::IssuedToken;
+pub use admin::Pruned;
 
 /// An authenticated user on whose behalf the service acts.
 ///

@@ -17,6 +17,8 @@
 
 mod contract;
 mod lookups;
+mod operators;
+pub(crate) use operators::scan_all;
 
 /// Every case body, whichever file holds it, for the re-exports of the one list to pick
 /// from. A glob keeps the guarantee: a body the list does not name is still not re-exported,
@@ -24,6 +26,7 @@ mod lookups;
 mod bodies {
     pub use super::contract::*;
     pub use super::lookups::*;
+    pub use super::operators::*;
 }
 
 crate::__store_cases!(crate::testkit::macros::reexport_cases![plain from bodies]);

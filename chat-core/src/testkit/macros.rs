@@ -173,12 +173,18 @@ macro_rules! __store_cases {
                 update_config,
                 delete_config,
                 lookup_with_nul_finds_nothing,
+                scan_sees_every_record_once_in_key_order,
+                import_keeps_every_field,
+                import_twice_keeps_the_first,
+                disable_revokes_sessions_and_refuses_new_ones,
+                idle_conversations_are_only_the_old_ones,
             ]
             race [
                 concurrent_appends_are_gapless,
                 concurrent_registrations_have_one_winner,
                 delete_racing_appends_leaves_no_orphans,
                 concurrent_config_creations_have_one_winner,
+                disable_racing_logins_leaves_no_session,
             ]
             durable [durability_survives_reopening]
             property [model_matches_memory_store]

@@ -1,14 +1,14 @@
 //! Users and their sessions: the uniqueness of usernames and tokens, and the expiry index
 //! that lets expired sessions be removed in batches.
 
-use chat_core::{Entity, Result, Session, TokenHash, User, UserId, username_key};
+use chat_core::{Entity, Error, Forbidden, Result, Session, TokenHash, User, UserId, username_key};
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
 use super::{Trees, Tx, conflict, fail, read, settle, sled_err, tx_decode};
 use crate::error::StoreError;
-use crate::keys;
+use crate::keys::{self, Id};
 use crate::records::{SessionRec, UserRec, encode};
 
 /// How many expired sessions one transaction removes.
@@ -52,10 +52,21 @@ impl Trees {
         let token = session.token_hash.0;
         let id = session.id.to_bytes();
         let expiry = keys::expiry(session.expires_at, &token);
+        let user = session.user_id.to_bytes();
         let value = encode(&SessionRec::new(session));
         settle(
-            (&self.sessions, &self.session_ids, &self.session_expiry).transaction(
-                |(sessions, ids, expiries)| {
+            (
+                &self.sessions,
+                &self.session_ids,
+                &self.session_expiry,
+                &self.disabled_users,
+            )
+                .transaction(|(sessions, ids, expiries, disabled)| {
+                    // Read in the transaction: a disable that commits first is seen, and
+                    // one that commits after finds this session in its sweep.
+                    if disabled.get(user)?.is_some() {
+                        return fail(Error::Forbidden(Forbidden::UserDisabled));
+                    }
                     if sessions.get(token)?.is_some() {
                         return fail(conflict(Entity::Session, "token"));
                     }
@@ -66,14 +77,69 @@ impl Trees {
                     ids.insert(&id, &token)?;
                     expiries.insert(&expiry[..], &[])?;
                     Ok(())
-                },
-            ),
+                }),
         )
     }
 
     pub(crate) fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
         let rec: Option<SessionRec> = read(self.sessions.get(token_hash.0).map_err(sled_err)?)?;
+        // A disabled user's sessions are swept after the disable commits; until the sweep
+        // (or after a crash in the middle of it) they must already be dead.
+        if let Some(rec) = &rec {
+            if self.is_disabled(rec.user_id)? {
+                return Ok(None);
+            }
+        }
         Ok(rec.map(SessionRec::into_model).transpose()?)
+    }
+
+    pub(crate) fn is_disabled(&self, user: Id) -> Result<bool> {
+        self.disabled_users.contains_key(user).map_err(sled_err)
+    }
+
+    /// Marks the user disabled (or not) in one transaction, then removes their sessions.
+    ///
+    /// sled has no index of sessions by user, so the removal is a sweep of the sessions
+    /// tree after the mark commits (cost: every session). It is still exact:
+    /// `create_session` reads the mark in its transaction, so a login either committed
+    /// before the mark (and the sweep finds its session) or is refused; and `get_session`
+    /// hides a disabled user's sessions, so none works between the mark and the sweep.
+    pub(crate) fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        let id = user.to_bytes();
+        let found = settle(
+            (&self.users, &self.disabled_users).transaction(|(users, marks)| {
+                if users.get(id)?.is_none() {
+                    return Ok(false);
+                }
+                if disabled {
+                    marks.insert(&id, &[])?;
+                } else {
+                    marks.remove(&id)?;
+                }
+                Ok(true)
+            }),
+        )?;
+        if found && disabled {
+            let mut doomed = Vec::new();
+            for item in self.sessions.iter() {
+                let (token, value) = item.map_err(sled_err)?;
+                let rec: SessionRec = crate::records::decode(&value)?;
+                if rec.user_id == id {
+                    doomed.push(token);
+                }
+            }
+            for token in doomed {
+                let token: [u8; 32] = token
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("session key"))?;
+                settle(
+                    self.session_trees()
+                        .transaction(|trees| Self::remove_session_if(trees, &token, |_| true)),
+                )?;
+            }
+        }
+        Ok(found)
     }
 
     /// Removes the session under `token` if `pred` holds for it; answers whether it did.

@@ -6,11 +6,28 @@ use chat_core::{
 };
 use chrono::{DateTime, Utc};
 use sled::Transactional;
+use sled::transaction::TransactionalTree;
 
-use super::{Trees, conflict, fail, purge_first, read, sled_err, stale, tx_decode};
+use super::{Trees, Tx, conflict, fail, purge_first, read, sled_err, stale, tx_decode};
 use crate::error::StoreError;
 use crate::keys::{self, Id};
 use crate::records::{ConversationRec, MessagePos, MessageRec, decode, encode};
+
+/// Whether a message holds `id`. The id of a message whose conversation is being purged is
+/// free again once the purge is done, so that case aborts the transaction to purge first.
+pub(super) fn message_id_taken(
+    (convs, deleted, message_ids): (&TransactionalTree, &TransactionalTree, &TransactionalTree),
+    id: Id,
+) -> Tx<bool> {
+    let Some(bytes) = message_ids.get(id)? else {
+        return Ok(false);
+    };
+    let taken: MessagePos = tx_decode(&bytes)?;
+    if convs.get(taken.conversation)?.is_none() && deleted.get(taken.conversation)?.is_some() {
+        return purge_first(taken.conversation);
+    }
+    Ok(true)
+}
 
 impl Trees {
     pub(crate) fn append_message(&self, draft: MessageDraft) -> Result<Message> {
@@ -30,15 +47,7 @@ impl Trees {
         let seq = self.retrying(|| {
             Ok(
                 trees.transaction(|(convs, deleted, messages, message_ids)| {
-                    if let Some(bytes) = message_ids.get(message_id)? {
-                        let taken: MessagePos = tx_decode(&bytes)?;
-                        // The id of a message whose conversation is being purged is free again,
-                        // once the purge is done.
-                        if convs.get(taken.conversation)?.is_none()
-                            && deleted.get(taken.conversation)?.is_some()
-                        {
-                            return purge_first(taken.conversation);
-                        }
+                    if message_id_taken((convs, deleted, message_ids), message_id)? {
                         return fail(conflict(Entity::Message, "id"));
                     }
                     let rec = match convs.get(conversation)? {

@@ -8,8 +8,10 @@ mod accounts;
 mod attachments;
 mod configs;
 mod conversations;
+mod import;
 mod messages;
 mod providers;
+mod scan;
 
 use chat_core::{Entity, Error, Result};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionResult};
@@ -114,6 +116,7 @@ pub(crate) struct Trees {
     configs: sled::Tree,
     provider_configs: sled::Tree,
     config_ids: sled::Tree,
+    disabled_users: sled::Tree,
 }
 
 impl Trees {
@@ -139,6 +142,7 @@ impl Trees {
             configs: db.open_tree(tree::CONFIGS)?,
             provider_configs: db.open_tree(tree::PROVIDER_CONFIGS)?,
             config_ids: db.open_tree(tree::CONFIG_IDS)?,
+            disabled_users: db.open_tree(tree::DISABLED_USERS)?,
             db,
         })
     }

@@ -9,9 +9,10 @@
 
 use async_trait::async_trait;
 use chat_core::{
-    Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
-    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
-    TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
+    Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Forbidden, Limit,
+    LlmProvider, Message, MessageDraft, MessageId, MessageOrder, ProviderId, Record, Result,
+    ScanCursor, SealedKey, Session, Store, TokenHash, User, UserAccount, UserId, UserLlmConfig,
+    import_plain, provider_name_key, username_key,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -27,6 +28,7 @@ use crate::rows::{
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
     provider, session, user,
 };
+use crate::scan::{bind_cursor, record, scan_sql};
 use crate::values::{limit, metadata_to_text, seq_bounds, to_i64, to_u64, uuid};
 
 impl Dialect for PgRow {
@@ -101,9 +103,14 @@ impl Store for PostgresStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
+        // The user's row is read under a share lock: a disable (an UPDATE of that row)
+        // that got there first makes this wait and then see the flag set, and one that
+        // comes second waits for this insert to commit and then deletes the session.
         let inserted = sqlx::query(
-            "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "WITH owner AS (SELECT disabled FROM users WHERE id = $3 FOR SHARE)
+             INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
+             SELECT $1, $2, $3, $4, $5
+             WHERE NOT EXISTS (SELECT 1 FROM owner WHERE disabled)",
         )
         .bind(&session.token_hash.0[..])
         .bind(uuid(session.id))
@@ -117,6 +124,9 @@ impl Store for PostgresStore {
                 .bind(&session.token_hash.0[..])
                 .fetch_optional(&self.pool),
         );
+        if matches!(&inserted, Ok(done) if done.rows_affected() == 0) {
+            return Err(Error::Forbidden(Forbidden::UserDisabled));
+        }
         insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
     }
 
@@ -596,5 +606,171 @@ impl Store for PostgresStore {
             .await
             .map_err(be)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn scan(&self, from: ScanCursor, page: Limit) -> Result<Vec<Record>> {
+        let sql = scan_sql(&from, MESSAGE_COLUMNS, |n| format!("${n}"));
+        let query = bind_cursor(sqlx::query(&sql), &from);
+        let rows = query
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        let kind = from.kind();
+        rows.iter().map(|row| record(kind, row)).collect()
+    }
+
+    async fn import(&self, record: &Record) -> Result<bool> {
+        match record {
+            Record::User(account) => self.import_user(account).await,
+            Record::Conversation {
+                conversation,
+                last_seq,
+            } => self.import_conversation(conversation, *last_seq).await,
+            Record::Message(message) => self.import_message(message).await,
+            other => import_plain(self, other).await,
+        }
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(be)?;
+        // The UPDATE takes the row lock a racing session insert shares; the DELETE is a
+        // statement of its own so that, under READ COMMITTED, it sees a session whose
+        // insert committed while the UPDATE waited.
+        let done = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
+            .bind(uuid(user))
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(be)?;
+            return Ok(false);
+        }
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(uuid(user))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+        tx.commit().await.map_err(be)?;
+        Ok(true)
+    }
+
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        page: Limit,
+    ) -> Result<Vec<Conversation>> {
+        let sql = match after {
+            None => format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                 WHERE updated_at < $1 ORDER BY id LIMIT $2"
+            ),
+            Some(_) => format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                 WHERE updated_at < $1 AND id > $3 ORDER BY id LIMIT $2"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(updated_before).bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
+        }
+        let rows = query.fetch_all(&self.pool).await;
+        all(rows, conversation)
+    }
+}
+
+/// The imports no create call can do: each keeps what the record says, and answers
+/// `false` for a record already there.
+impl PostgresStore {
+    async fn import_user(&self, account: &UserAccount) -> Result<bool> {
+        let u = &account.user;
+        let done = sqlx::query(
+            "INSERT INTO users
+                 (id, username, username_key, email, password_hash, created_at, disabled)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(uuid(u.id))
+        .bind(&u.username)
+        .bind(username_key(&u.username))
+        .bind(&u.email)
+        .bind(&u.password_hash.0)
+        .bind(u.created_at)
+        .bind(account.disabled)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                conflict(Entity::User, "username")
+            } else {
+                be(e)
+            }
+        })?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_conversation(&self, c: &Conversation, last_seq: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO conversations
+                 (id, user_id, title, created_at, updated_at, message_count, last_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(uuid(c.id))
+        .bind(uuid(c.user_id))
+        .bind(&c.title)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(to_i64(BACKEND, c.message_count, "message_count")?)
+        .bind(to_i64(BACKEND, last_seq, "last_seq")?)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_message(&self, m: &Message) -> Result<bool> {
+        // One statement: the conversation must be there and the owner's (its row is
+        // locked by the UPDATE, which only raises last_seq to cover this seq), and the
+        // message goes in unless its id is already taken. Counters are not moved.
+        let found: (bool, bool) = sqlx::query_as(
+            "WITH parent AS (
+                 UPDATE conversations SET last_seq = GREATEST(last_seq, $4)
+                 WHERE id = $2 AND user_id = $3
+                 RETURNING id
+             ), inserted AS (
+                 INSERT INTO messages
+                     (id, conversation_id, user_id, seq, role, content, metadata, created_at)
+                 SELECT $1, id, $3, $4, $5, $6, $7::json, $8 FROM parent
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING 1
+             )
+             SELECT EXISTS (SELECT 1 FROM parent), EXISTS (SELECT 1 FROM inserted)",
+        )
+        .bind(uuid(m.id))
+        .bind(uuid(m.conversation_id))
+        .bind(uuid(m.user_id))
+        .bind(to_i64(BACKEND, m.seq, "seq")?)
+        .bind(m.role.as_str())
+        .bind(&m.content)
+        .bind(metadata_to_text(m.metadata.as_ref()))
+        .bind(m.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                conflict(Entity::Message, "seq")
+            } else {
+                be(e)
+            }
+        })?;
+        match found {
+            (false, _) => Err(Error::NotFound(Entity::Conversation)),
+            (true, inserted) => Ok(inserted),
+        }
     }
 }

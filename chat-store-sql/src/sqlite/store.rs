@@ -5,9 +5,10 @@ use std::future::Future;
 
 use async_trait::async_trait;
 use chat_core::{
-    Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
-    Message, MessageDraft, MessageId, MessageOrder, ProviderId, Result, SealedKey, Session, Store,
-    TokenHash, User, UserId, UserLlmConfig, provider_name_key, username_key,
+    Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Forbidden, Limit,
+    LlmProvider, Message, MessageDraft, MessageId, MessageOrder, ProviderId, Record, Result,
+    ScanCursor, SealedKey, Session, Store, TokenHash, User, UserAccount, UserId, UserLlmConfig,
+    import_plain, provider_name_key, username_key,
 };
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -24,6 +25,7 @@ use crate::rows::{
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
     provider, session, user,
 };
+use crate::scan::{bind_cursor, record, scan_sql};
 use crate::values::{
     from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64, uuid,
 };
@@ -141,9 +143,13 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, session: &Session) -> Result<()> {
         self.write(async {
+            // The flag is read by the insert itself, under SQLite's write lock, so a
+            // disable either commits before (and this inserts nothing) or after (and
+            // deletes this session).
             let inserted = sqlx::query(
                 "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 SELECT ?1, ?2, ?3, ?4, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?3 AND disabled = 1)",
             )
             .bind(&session.token_hash.0[..])
             .bind(uuid(session.id))
@@ -157,6 +163,9 @@ impl Store for SqliteStore {
                     .bind(&session.token_hash.0[..])
                     .fetch_optional(&self.writer),
             );
+            if matches!(&inserted, Ok(done) if done.rows_affected() == 0) {
+                return Err(Error::Forbidden(Forbidden::UserDisabled));
+            }
             insert_keyed(BACKEND, inserted, Entity::Session, "token", token_taken).await
         })
         .await
@@ -655,5 +664,195 @@ impl Store for SqliteStore {
             Ok(done.rows_affected() > 0)
         })
         .await
+    }
+
+    async fn scan(&self, from: ScanCursor, page: Limit) -> Result<Vec<Record>> {
+        let sql = scan_sql(&from, MESSAGE_COLUMNS, |n| format!("?{n}"));
+        let query = bind_cursor(sqlx::query(&sql), &from);
+        let rows = query
+            .bind(limit(page))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(be)?;
+        let kind = from.kind();
+        rows.iter().map(|row| record(kind, row)).collect()
+    }
+
+    async fn import(&self, record: &Record) -> Result<bool> {
+        match record {
+            Record::User(account) => self.write(self.import_user(account)).await,
+            Record::Conversation {
+                conversation,
+                last_seq,
+            } => {
+                self.write(self.import_conversation(conversation, *last_seq))
+                    .await
+            }
+            Record::Message(message) => self.write(self.import_message(message)).await,
+            other => import_plain(self, other).await,
+        }
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> Result<bool> {
+        self.write(async {
+            let mut tx = self.write_tx().await?;
+            let done = sqlx::query("UPDATE users SET disabled = ?2 WHERE id = ?1")
+                .bind(uuid(user))
+                .bind(disabled)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await.map_err(be)?;
+                return Ok(false);
+            }
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+                    .bind(uuid(user))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+            }
+            tx.commit().await.map_err(be)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_idle_conversations(
+        &self,
+        updated_before: DateTime<Utc>,
+        after: Option<ConversationId>,
+        page: Limit,
+    ) -> Result<Vec<Conversation>> {
+        let sql = match after {
+            None => format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                 WHERE updated_at < ?1 ORDER BY id LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                 WHERE updated_at < ?1 AND id > ?3 ORDER BY id LIMIT ?2"
+            ),
+        };
+        let mut query = sqlx::query(&sql)
+            .bind(to_micros(updated_before))
+            .bind(limit(page));
+        if let Some(after) = after {
+            query = query.bind(uuid(after));
+        }
+        let rows = query.fetch_all(&self.reader).await;
+        all(rows, conversation)
+    }
+}
+
+/// The imports no create call can do: each keeps what the record says, and answers
+/// `false` for a record already there.
+impl SqliteStore {
+    async fn import_user(&self, account: &UserAccount) -> Result<bool> {
+        let u = &account.user;
+        let done = sqlx::query(
+            "INSERT INTO users
+                 (id, username, username_key, email, password_hash, created_at, disabled)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(uuid(u.id))
+        .bind(&u.username)
+        .bind(username_key(&u.username))
+        .bind(&u.email)
+        .bind(&u.password_hash.0)
+        .bind(to_micros(u.created_at))
+        .bind(account.disabled)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                conflict(Entity::User, "username")
+            } else {
+                be(e)
+            }
+        })?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_conversation(&self, c: &Conversation, last_seq: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO conversations
+                 (id, user_id, title, created_at, updated_at, message_count, last_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(uuid(c.id))
+        .bind(uuid(c.user_id))
+        .bind(&c.title)
+        .bind(to_micros(c.created_at))
+        .bind(to_micros(c.updated_at))
+        .bind(to_i64(BACKEND, c.message_count, "message_count")?)
+        .bind(to_i64(BACKEND, last_seq, "last_seq")?)
+        .execute(&self.writer)
+        .await
+        .map_err(be)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_message(&self, m: &Message) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        // The schema's trigger moves the counters on every insert; an import must not, so
+        // they are read first and put back after, in the same transaction.
+        let counters: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT message_count, updated_at, last_seq FROM conversations
+             WHERE id = ?1 AND user_id = ?2",
+        )
+        .bind(uuid(m.conversation_id))
+        .bind(uuid(m.user_id))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(be)?;
+        let Some((count, updated_at, last_seq)) = counters else {
+            tx.rollback().await.map_err(be)?;
+            return Err(Error::NotFound(Entity::Conversation));
+        };
+        let seq = to_i64(BACKEND, m.seq, "seq")?;
+        let done = sqlx::query(
+            "INSERT INTO messages
+                 (id, conversation_id, user_id, seq, role, content, metadata, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(uuid(m.id))
+        .bind(uuid(m.conversation_id))
+        .bind(uuid(m.user_id))
+        .bind(seq)
+        .bind(m.role.as_str())
+        .bind(&m.content)
+        .bind(metadata_to_text(m.metadata.as_ref()))
+        .bind(to_micros(m.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                conflict(Entity::Message, "seq")
+            } else {
+                be(e)
+            }
+        })?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(be)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE conversations SET message_count = ?2, updated_at = ?3, last_seq = ?4
+             WHERE id = ?1",
+        )
+        .bind(uuid(m.conversation_id))
+        .bind(count)
+        .bind(updated_at)
+        .bind(last_seq.max(seq))
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+        tx.commit().await.map_err(be)?;
+        Ok(true)
     }
 }

@@ -216,3 +216,61 @@ pub async fn concurrent_config_creations_have_one_winner(store: Arc<dyn Store>) 
         "the winner must be the stored config"
     );
 }
+
+/// Logins (`create_session`) race `set_user_disabled`: each login either ends before the
+/// disable and its session is removed with the others, or is refused with
+/// `Forbidden(UserDisabled)`. Afterwards the user has no session at all, by token or in a
+/// scan.
+pub async fn disable_racing_logins_leaves_no_session(store: Arc<dyn Store>) {
+    use crate::error::Forbidden;
+    use crate::records::{Record, RecordKind};
+    use crate::testkit::cases::scan_all;
+    use crate::testkit::fixtures::{at, session};
+
+    for round in 0..8 {
+        let u = new_user(&*store, &format!("disable_race_{round}")).await;
+        let mut tasks = JoinSet::new();
+        for i in 0..24 {
+            let store = Arc::clone(&store);
+            let s = session(u.id, at(3600));
+            tasks.spawn(async move {
+                if i == 12 {
+                    let disabled = store.set_user_disabled(s.user_id, true).await;
+                    assert!(
+                        matches!(disabled, Ok(true)),
+                        "set_user_disabled: expected Ok(true), got {disabled:?}"
+                    );
+                    return None;
+                }
+                let result = store.create_session(&s).await;
+                match result {
+                    Ok(()) => Some(s),
+                    Err(Error::Forbidden(Forbidden::UserDisabled)) => None,
+                    Err(other) => panic!(
+                        "a login racing a disable must succeed or be Forbidden(UserDisabled), got {other:?}"
+                    ),
+                }
+            });
+        }
+        let mut created = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            created.extend(joined(done));
+        }
+        for s in &created {
+            let found = ok(store.get_session(&s.token_hash).await, "get_session");
+            assert_eq!(
+                found, None,
+                "a session created by a login racing the disable survived it"
+            );
+        }
+        let left: Vec<Record> = scan_all(&*store, RecordKind::Session, 1000)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Record::Session(s) if s.user_id == u.id))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "sessions of a disabled user remain: {left:?}"
+        );
+    }
+}
