@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage the shared LLM providers, which the API cannot create.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Create the store if needed, bring its schema up to date and print its version.
+    /// Over PostgreSQL, use the direct URL, not one through a pooler.
+    Migrate(crate::commands::migrate::MigrateArgs),
 }
 
 /// The `provider` subcommands.
@@ -263,6 +266,7 @@ impl Cli {
             None => run_serve(self.serve).await,
             Some(Command::Serve(args)) => run_serve(args).await,
             Some(Command::Provider(ProviderCommand::Add(args))) => run_provider_add(args).await,
+            Some(Command::Migrate(args)) => crate::commands::migrate::run(args).await,
         }
     }
 }

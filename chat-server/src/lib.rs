@@ -4,6 +4,7 @@
 
 mod app;
 pub mod cli;
+pub mod commands;
 mod dto;
 mod error;
 mod handlers;

@@ -24,9 +24,15 @@ impl Binary {
     /// Starts the binary on `store`, listening on a free loopback port, logging at `info`,
     /// with `args` added. Waits for its `listen=` log line.
     pub fn start(store: &str, args: &[&str]) -> Self {
+        Self::start_with_env(store, args, &[])
+    }
+
+    /// As [`start`](Self::start), with `env` added to the environment.
+    pub fn start_with_env(store: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
             .args(["--listen", "127.0.0.1:0", "--store", store])
             .args(args)
+            .envs(env.iter().copied())
             .env("CHAT_LOG", "info")
             .env_remove("CHAT_STORE")
             .stdout(Stdio::piped())

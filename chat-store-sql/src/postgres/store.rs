@@ -331,7 +331,7 @@ impl Store for PostgresStore {
         )
         .bind(uuid(id))
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await
         .map_err(be)?;
         if conversation.is_none() {
@@ -340,7 +340,7 @@ impl Store for PostgresStore {
         }
         let done = sqlx::query("DELETE FROM messages WHERE id = $1")
             .bind(uuid(id))
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .map_err(be)?;
         if done.rows_affected() == 0 {

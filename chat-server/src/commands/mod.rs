@@ -1,0 +1,3 @@
+//! The operator subcommands beside `serve`, one file each.
+
+pub mod migrate;
