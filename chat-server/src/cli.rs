@@ -305,6 +305,8 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         }
     }
     let defaults = ServiceConfig::default();
+    // Every store operation timed once, whatever the store, for /metrics.
+    let store = crate::metrics::store::MeteredStore::wrap(store);
     let service = ChatService::new(
         store,
         Sealer::new(1, key),

@@ -9,6 +9,7 @@ mod dto;
 mod error;
 mod handlers;
 pub mod keyfile;
+pub mod metrics;
 mod openapi;
 mod params;
 mod request;

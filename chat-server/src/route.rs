@@ -113,6 +113,8 @@ pub(crate) enum Answer {
     NoContent,
     /// 200 with a JSON document of its own kind (the OpenAPI document itself).
     Document,
+    /// 200 with text of this media type (the Prometheus page).
+    Text(&'static str),
 }
 
 impl Answer {
@@ -138,7 +140,7 @@ impl Answer {
             Answer::Object(_, schema) | Answer::Created(schema) | Answer::Page(schema) => {
                 Some(schema)
             }
-            Answer::NoContent | Answer::Document => None,
+            Answer::NoContent | Answer::Document | Answer::Text(_) => None,
         }
     }
 
@@ -147,7 +149,7 @@ impl Answer {
         match self {
             Answer::Object(status, _) => status,
             Answer::Created(_) => StatusCode::CREATED,
-            Answer::Page(_) | Answer::Document => StatusCode::OK,
+            Answer::Page(_) | Answer::Document | Answer::Text(_) => StatusCode::OK,
             Answer::NoContent => StatusCode::NO_CONTENT,
         }
     }

@@ -243,6 +243,13 @@ pub(crate) static ROUTES: &[Route] = &[
     .errors(&[StatusCode::SERVICE_UNAVAILABLE]),
     Route::new(
         Method::GET,
+        "/metrics",
+        public!(metrics),
+        "Prometheus metrics: requests, latencies, store operations, connections",
+        Answer::Text("text/plain"),
+    ),
+    Route::new(
+        Method::GET,
         "/openapi.json",
         public!(open_api),
         "This document",

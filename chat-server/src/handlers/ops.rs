@@ -1,7 +1,8 @@
-//! For operators and tools: liveness, readiness and the OpenAPI document.
+//! For operators and tools: liveness, readiness, metrics and the OpenAPI document.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chat_core::Unavailable;
 use http_body_util::Full;
 use hyper::Response;
@@ -38,6 +39,16 @@ pub(crate) async fn readyz(ctx: Ctx<'_>) -> Reply {
 #[derive(Debug, thiserror::Error)]
 #[error("the store did not answer within {READY_WITHIN:?}")]
 struct Slow;
+
+/// The process's metrics in the Prometheus text format (version 0.0.4).
+pub(crate) async fn metrics(_ctx: Ctx<'_>) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(crate::metrics::render())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
+}
 
 /// The OpenAPI document, serialized once when the application was built.
 pub(crate) async fn open_api(ctx: Ctx<'_>) -> Reply {
