@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::ChatService;
-use http_body_util::Full;
 use hyper::body::Body;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -28,6 +27,7 @@ use self::watchdog::{Action, Timing, Watchdog};
 use crate::error::ApiError;
 use crate::handlers::Ctx;
 use crate::request;
+use crate::response::Body as ResponseBody;
 use crate::route::Handler;
 use crate::router::{self, Path};
 use crate::routes::ROUTES;
@@ -137,7 +137,7 @@ impl App {
     pub fn handle<B>(
         &self,
         request: Request<B>,
-    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + use<B>
     where
         B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -155,7 +155,7 @@ impl App {
         &self,
         peer: Option<SocketAddr>,
         request: Request<B>,
-    ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<B>
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + use<B>
     where
         B: Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -187,7 +187,7 @@ impl App {
         &self,
         peer: Option<SocketAddr>,
         request: Request<B>,
-    ) -> Result<Response<Full<Bytes>>, ApiError>
+    ) -> Result<Response<ResponseBody>, ApiError>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

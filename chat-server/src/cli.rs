@@ -45,6 +45,8 @@ pub enum Command {
     /// Create the store if needed, bring its schema up to date and print its version.
     /// Over PostgreSQL, use the direct URL, not one through a pooler.
     Migrate(crate::commands::migrate::MigrateArgs),
+    /// Print everything of one user's as `GET /chat/export` streams it (NDJSON).
+    Export(crate::commands::export::ExportArgs),
 }
 
 /// The `provider` subcommands.
@@ -216,6 +218,9 @@ pub enum CliError {
     /// The service refused (e.g. a provider name that is taken).
     #[error(transparent)]
     Service(#[from] chat_core::Error),
+    /// Standard output could not be written (a closed pipe, a full disk).
+    #[error("could not write the output")]
+    Output(#[source] std::io::Error),
 }
 
 /// Parses `90s`, `30m`, `12h`, `7d` or a bare number of seconds.
@@ -267,6 +272,7 @@ impl Cli {
             Some(Command::Serve(args)) => run_serve(args).await,
             Some(Command::Provider(ProviderCommand::Add(args))) => run_provider_add(args).await,
             Some(Command::Migrate(args)) => crate::commands::migrate::run(args).await,
+            Some(Command::Export(args)) => crate::commands::export::run(args).await,
         }
     }
 }

@@ -4,9 +4,7 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-use bytes::Bytes;
 use chat_core::{Error as CoreError, Forbidden, ValidationError};
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode, Version};
 use serde::Serialize;
@@ -177,7 +175,11 @@ impl ApiError {
 
     /// The response for this error. Server-side failures are logged here with their whole
     /// source chain, and answered with a bare message so nothing internal leaks.
-    pub(crate) fn into_response(self, request_id: &str, version: Version) -> Response<Full<Bytes>> {
+    pub(crate) fn into_response(
+        self,
+        request_id: &str,
+        version: Version,
+    ) -> Response<crate::response::Body> {
         let (status, code, field) = self.parts();
         let field = field.map(str::to_owned);
         let message = if code == ErrorCode::Internal {

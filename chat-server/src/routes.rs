@@ -228,6 +228,13 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     Route::new(
         Method::GET,
+        "/chat/export",
+        authed!(export),
+        "Everything of the caller's, one JSON object a line, streamed",
+        Answer::Text("application/x-ndjson"),
+    ),
+    Route::new(
+        Method::GET,
         "/healthz",
         public!(healthz),
         "Liveness",

@@ -9,6 +9,7 @@ mod accounts;
 mod attachments;
 mod configs;
 mod conversations;
+mod export;
 mod messages;
 mod ops;
 mod providers;
@@ -18,21 +19,22 @@ pub(crate) use accounts::*;
 pub(crate) use attachments::*;
 pub(crate) use configs::*;
 pub(crate) use conversations::*;
+pub(crate) use export::*;
 pub(crate) use messages::*;
 pub(crate) use ops::*;
 pub(crate) use providers::*;
 
 use bytes::Bytes;
 use chat_core::ChatService;
-use http_body_util::Full;
 use hyper::Response;
 
 use crate::dto::{Fields, FromFields};
 use crate::error::ApiError;
 use crate::params::path_id;
+use crate::response::Body;
 
 /// What every handler answers.
-pub(crate) type Reply = Result<Response<Full<Bytes>>, ApiError>;
+pub(crate) type Reply = Result<Response<Body>, ApiError>;
 
 /// What a handler gets besides its caller: the request taken apart, after routing,
 /// authentication and the body checks.

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use chat_core::Unavailable;
-use http_body_util::Full;
 use hyper::Response;
 use hyper::header::{self, HeaderValue};
 
@@ -12,6 +10,7 @@ use super::reply::ok;
 use super::{Ctx, Reply};
 use crate::dto::Health;
 use crate::error::ApiError;
+use crate::response::full;
 
 /// Answers as long as the process does.
 pub(crate) async fn healthz(_ctx: Ctx<'_>) -> Reply {
@@ -42,7 +41,7 @@ struct Slow;
 
 /// The process's metrics in the Prometheus text format (version 0.0.4).
 pub(crate) async fn metrics(_ctx: Ctx<'_>) -> Reply {
-    let mut response = Response::new(Full::new(Bytes::from(crate::metrics::render())));
+    let mut response = Response::new(full(crate::metrics::render()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -52,7 +51,7 @@ pub(crate) async fn metrics(_ctx: Ctx<'_>) -> Reply {
 
 /// The OpenAPI document, serialized once when the application was built.
 pub(crate) async fn open_api(ctx: Ctx<'_>) -> Reply {
-    let mut response = Response::new(Full::new(ctx.openapi.clone()));
+    let mut response = Response::new(full(ctx.openapi.clone()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
