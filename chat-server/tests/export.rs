@@ -242,24 +242,8 @@ async fn the_command_prints_what_the_api_streams() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("chat.db").display());
     let server = common::binary::Binary::start(&store, &["--min-free-space", "0"]);
-    let c = server.client();
-    for name in ["ada", "bob"] {
-        let r = c
-            .post(
-                "/users",
-                json!({"username": name, "password": format!("password-of-{name}")}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-    }
-    let r = c
-        .post(
-            "/users/login",
-            json!({"username": "ada", "password": "password-of-ada"}),
-        )
-        .await;
-    let token = r.json()["token"].as_str().unwrap().to_owned();
-    let ada = c.with_token(&token);
+    let ada = server.user("ada").await;
+    server.user("bob").await;
     let r = ada.post("/chat/conversations", json!({"title": "t"})).await;
     let conversation = r.json()["id"].as_str().unwrap().to_owned();
     ada.post(
@@ -311,22 +295,7 @@ async fn a_large_export_streams_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("chat.db").display());
     let server = common::binary::Binary::start(&store, &["--min-free-space", "0"]);
-    let c = server.client();
-    let r = c
-        .post(
-            "/users",
-            json!({"username": "ada", "password": "password-of-ada"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = c
-        .post(
-            "/users/login",
-            json!({"username": "ada", "password": "password-of-ada"}),
-        )
-        .await;
-    let token = r.json()["token"].as_str().unwrap().to_owned();
-    let ada = c.with_token(&token);
+    let ada = server.user("ada").await;
     let r = ada
         .post("/chat/conversations", json!({"title": "big"}))
         .await;

@@ -83,6 +83,18 @@ impl Binary {
         }
     }
 
+    /// Registers `name` (password `password-of-<name>`) and logs in: a client with its token.
+    pub async fn user(&self, name: &str) -> Client {
+        let c = self.client();
+        let password = format!("password-of-{name}");
+        let body = serde_json::json!({"username": name, "password": password});
+        let r = c.post("/users", body.clone()).await;
+        assert_eq!(r.status, 201, "register {name}: {}", r.text());
+        let r = c.post("/users/login", body).await;
+        assert_eq!(r.status, 200, "login {name}: {}", r.text());
+        c.with_token(r.json()["token"].as_str().unwrap())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
