@@ -1,19 +1,28 @@
 //! The `chat-server` binary: parses the command line, sets up logging and runs.
 
+use chat_server::cli::Command;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    let cli = chat_server::cli::Cli::parse();
     // CHAT_LOG takes tracing's filter syntax, e.g. `info` or `chat_server=debug`.
     let filter = EnvFilter::try_from_env("CHAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
+    // The server logs to standard output; the other commands print their results there
+    // (an export's lines), so their log and errors go to standard error.
     // Colour codes only for a terminal: in a log file or collector they are noise.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .init();
+    if matches!(cli.command, None | Some(Command::Serve(_))) {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        subscriber.with_ansi(ansi).init();
+    } else {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        subscriber
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .init();
+    }
 
-    let cli = chat_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

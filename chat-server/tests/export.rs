@@ -281,10 +281,14 @@ async fn the_command_prints_what_the_api_streams() {
         .output()
         .unwrap();
     assert!(!unknown.status.success());
+    // The reason goes to standard error; standard output holds only export lines.
     assert!(
-        unknown.stdout.is_empty()
-            || !String::from_utf8_lossy(&unknown.stdout).contains("{\"type\"")
+        unknown.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&unknown.stdout)
     );
+    let reason = String::from_utf8_lossy(&unknown.stderr);
+    assert!(reason.contains("not found"), "{reason}");
     server.terminate();
 }
 
