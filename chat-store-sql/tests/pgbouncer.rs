@@ -8,7 +8,7 @@
 
 #![cfg(feature = "postgres")]
 
-use std::io::Write;
+mod common;
 
 use chat_core::testkit::{ReopenableStoreFactory, StoreFactory};
 use chat_store_sql::{PostgresOptions, PostgresStore};
@@ -71,31 +71,15 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        // As in tests/postgres.rs: the suite drops the guard where nothing can be awaited.
-        let direct = self.direct.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a Tokio runtime")
-                .block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&direct).await?;
-                    // FORCE: the pooler may still hold server connections to it.
-                    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await?;
-                    conn.close().await
-                })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "could not drop test database {}: {dropped:?}",
+        // FORCE: the pooler may still hold server connections to it.
+        common::execute_detached(
+            &self.direct,
+            vec![format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.name
-            );
-        }
+            )],
+            &format!("test database {}", self.name),
+        );
     }
 }
 
