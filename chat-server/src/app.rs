@@ -122,6 +122,8 @@ pub fn app(service: ChatService, config: AppConfig) -> App {
 /// Builds the application, calling LLM providers through `llm`.
 #[must_use]
 pub fn app_with_llm(service: ChatService, config: AppConfig, llm: Arc<dyn LlmClient>) -> App {
+    // Once per process; every later App shares the recorder.
+    crate::metrics::install();
     let openapi = serde_json::to_vec(&crate::openapi::document()).unwrap_or_default();
     App {
         inner: Arc::new(Inner {
@@ -329,6 +331,7 @@ pub async fn serve(
         .keep_alive_timeout(config.http2_keep_alive_timeout);
 
     let purge = tokio::spawn(purge_sessions(app.clone(), config.purge_interval));
+    let upkeep = tokio::spawn(metrics_upkeep());
 
     tokio::pin!(shutdown);
     loop {
@@ -390,6 +393,7 @@ pub async fn serve(
     }
     drop(listener);
     purge.abort();
+    upkeep.abort();
     // Wait for the purge task to let go of the store, so the store can be reopened at once.
     let _ = purge.await;
     tracing::info!("shutting down; finishing requests in flight");
@@ -417,6 +421,17 @@ async fn close(app: App, deadline: tokio::time::Instant) {
             "the store did not close before the shutdown timeout; \
              everything acknowledged was already durable"
         );
+    }
+}
+
+/// Folds the latency samples into their histograms every few seconds, so their memory does
+/// not grow between scrapes.
+async fn metrics_upkeep() {
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        crate::metrics::upkeep();
     }
 }
 

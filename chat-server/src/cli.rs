@@ -55,6 +55,11 @@ pub enum Command {
     User(UserCommand),
     /// Delete conversations not updated for a while.
     Prune(PruneArgs),
+    /// Create the store if needed, bring its schema up to date and print its version.
+    /// Over PostgreSQL, use the direct URL, not one through a pooler.
+    Migrate(crate::commands::migrate::MigrateArgs),
+    /// Print everything of one user's as `GET /chat/export` streams it (NDJSON).
+    Export(crate::commands::export::ExportArgs),
 }
 
 /// Which store to use.
@@ -231,6 +236,9 @@ pub enum CliError {
     /// A copy's check at the end found a difference.
     #[error("the copy does not check out: {0}")]
     Verify(String),
+    /// Standard output could not be written (a closed pipe, a full disk).
+    #[error("could not write the output")]
+    Output(#[source] std::io::Error),
 }
 
 impl CliError {
@@ -302,6 +310,8 @@ impl Cli {
             Some(Command::Copy(args)) => commands::copy::run(args).await,
             Some(Command::User(command)) => commands::user::run(command).await,
             Some(Command::Prune(args)) => commands::prune::run(args).await,
+            Some(Command::Migrate(args)) => crate::commands::migrate::run(args).await,
+            Some(Command::Export(args)) => crate::commands::export::run(args).await,
         }
     }
 }
@@ -340,6 +350,8 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         }
     }
     let defaults = ServiceConfig::default();
+    // Every store operation timed once, whatever the store, for /metrics.
+    let store = crate::metrics::store::MeteredStore::wrap(store);
     let service = ChatService::new(
         store,
         Sealer::new(1, key),

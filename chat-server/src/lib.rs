@@ -7,8 +7,10 @@ pub mod cli;
 pub mod commands;
 mod dto;
 mod error;
+mod export;
 mod handlers;
 pub mod keyfile;
+pub mod metrics;
 mod openapi;
 mod params;
 mod request;
@@ -23,6 +25,7 @@ pub mod upstream;
 pub use app::{App, AppConfig, app, app_with_llm, serve};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::document as openapi_document;
+pub use response::Body as ResponseBody;
 pub use throttle::{MAX_RETRY_AFTER_SECS, Rate, Throttle, ThrottleConfig};
 
 /// An error and all its sources on one line, for logs.

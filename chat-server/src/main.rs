@@ -4,6 +4,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    let cli = chat_server::cli::Cli::parse();
     // CHAT_LOG takes tracing's filter syntax, e.g. `info` or `chat_server=debug`.
     let filter = EnvFilter::try_from_env("CHAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour codes only for a terminal: in a log file or collector they are noise. The log
@@ -15,7 +16,6 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let cli = chat_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

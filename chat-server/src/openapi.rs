@@ -172,6 +172,12 @@ fn success_response(route: &Route) -> Response {
         }
         Answer::NoContent => success,
         Answer::Document => success.content("application/json", ContentBuilder::new().build()),
+        Answer::Text(media) => success.content(
+            media,
+            ContentBuilder::new()
+                .schema(Some(string_schema(None)))
+                .build(),
+        ),
     };
     success.build()
 }

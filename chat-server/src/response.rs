@@ -1,24 +1,26 @@
 //! Building responses: a JSON body with its content type, or none; and the body type every
-//! response has, which is a whole buffer except for streamed completions.
-
-use std::convert::Infallible;
+//! response has, whole or streamed (completions' events, the export's lines).
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use chat_core::BoxError;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-/// The body of every response.
-pub(crate) type Body = BoxBody<Bytes, Infallible>;
-
-/// A body of these bytes.
-pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
-}
-
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// The body of every response: most are whole (`Full`, with a `Content-Length`); a
+/// streamed completion's events and the export's lines are sent as they come.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A whole body.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// A JSON response.
 pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {

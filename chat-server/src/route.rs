@@ -116,6 +116,8 @@ pub(crate) enum Answer {
     NoContent,
     /// 200 with a JSON document of its own kind (the OpenAPI document itself).
     Document,
+    /// 200 with text of this media type (the Prometheus page).
+    Text(&'static str),
 }
 
 impl Answer {
@@ -142,7 +144,7 @@ impl Answer {
             | Answer::Created(schema)
             | Answer::CreatedOrStream(schema)
             | Answer::Page(schema) => Some(schema),
-            Answer::NoContent | Answer::Document => None,
+            Answer::NoContent | Answer::Document | Answer::Text(_) => None,
         }
     }
 
@@ -151,7 +153,7 @@ impl Answer {
         match self {
             Answer::Object(status, _) => status,
             Answer::Created(_) | Answer::CreatedOrStream(_) => StatusCode::CREATED,
-            Answer::Page(_) | Answer::Document => StatusCode::OK,
+            Answer::Page(_) | Answer::Document | Answer::Text(_) => StatusCode::OK,
             Answer::NoContent => StatusCode::NO_CONTENT,
         }
     }

@@ -242,6 +242,13 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     Route::new(
         Method::GET,
+        "/chat/export",
+        authed!(export),
+        "Everything of the caller's, one JSON object a line, streamed",
+        Answer::Text("application/x-ndjson"),
+    ),
+    Route::new(
+        Method::GET,
         "/healthz",
         public!(healthz),
         "Liveness",
@@ -255,6 +262,13 @@ pub(crate) static ROUTES: &[Route] = &[
         Answer::ok::<Health>(),
     )
     .errors(&[StatusCode::SERVICE_UNAVAILABLE]),
+    Route::new(
+        Method::GET,
+        "/metrics",
+        public!(metrics),
+        "Prometheus metrics: requests, latencies, store operations, connections",
+        Answer::Text("text/plain"),
+    ),
     Route::new(
         Method::GET,
         "/openapi.json",

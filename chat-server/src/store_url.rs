@@ -195,6 +195,72 @@ impl StoreUrl {
     }
 }
 
+/// A store's schema after [`StoreUrl::migrate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaVersion {
+    /// The memory store has no schema.
+    None,
+    /// sled's key layout and record format version.
+    SledFormat(u32),
+    /// The newest migration applied to an SQL database.
+    Migration(i64),
+}
+
+impl fmt::Display for SchemaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaVersion::None => f.write_str("no schema (nothing is stored on disk)"),
+            SchemaVersion::SledFormat(v) => write!(f, "schema version {v} (sled format)"),
+            SchemaVersion::Migration(v) => write!(f, "schema version {v}"),
+        }
+    }
+}
+
+impl StoreUrl {
+    /// Creates the store if it does not exist and brings its schema up to date; answers
+    /// the version it is at. Refused through a pooler in transaction mode
+    /// (`pgbouncer=true`): migrations hold a session-level lock.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenStoreError`] with the backend's own error as its source: unreachable, a
+    /// schema newer than this program's, a failed migration, or a pooler URL.
+    pub async fn migrate(&self) -> Result<SchemaVersion, OpenStoreError> {
+        let fail = |source: chat_core::BoxError| OpenStoreError {
+            url: self.to_string(),
+            source,
+        };
+        match self {
+            StoreUrl::Memory => Ok(SchemaVersion::None),
+            StoreUrl::Sled(_) => {
+                // Opening creates a new database, and refuses another format version.
+                self.open().await?;
+                Ok(SchemaVersion::SledFormat(chat_store_sled::FORMAT_VERSION))
+            }
+            // Migrations run on open.
+            StoreUrl::Sqlite(_) => {
+                self.open().await?;
+                Ok(SchemaVersion::Migration(
+                    chat_store_sql::SqliteStore::schema_version(),
+                ))
+            }
+            StoreUrl::Postgres(url) => {
+                let store = chat_store_sql::PostgresStore::connect(url)
+                    .await
+                    .map_err(|e| fail(Box::new(e)))?;
+                // Through a pooler, connecting did not migrate; this refuses, saying why.
+                let migrated = store.migrate().await;
+                store.close().await;
+                migrated.map_err(|e| fail(Box::new(e)))?;
+                Ok(SchemaVersion::Migration(
+                    chat_store_sql::PostgresStore::schema_version(),
+                ))
+            }
+        }
+    }
+}
+
 fn ensure_parent(file: &Path) -> std::io::Result<()> {
     match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent),

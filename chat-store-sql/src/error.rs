@@ -67,6 +67,25 @@ pub enum OpenError {
         known: i64,
     },
 
+    /// The schema is older than this program, and the store reaches the database through a
+    /// pooler in transaction mode, through which migrations cannot run (they hold a
+    /// session-level lock).
+    #[error(
+        "the {backend} database at {location} has schema version {found} but this program \
+         needs {known}, and migrations do not run through a pooler: run them on the direct \
+         URL first (`chat-server migrate --store` with the URL without pgbouncer=true)"
+    )]
+    SchemaBehindPooler {
+        /// `"postgres"`.
+        backend: &'static str,
+        /// `host:port/database` of the pooler.
+        location: String,
+        /// The newest migration version applied to the database (0 for none).
+        found: i64,
+        /// The newest migration version this program carries.
+        known: i64,
+    },
+
     /// Applying or checking the migrations failed.
     #[error("migrating the {backend} database at {location} failed")]
     Migrate {
@@ -89,6 +108,7 @@ impl OpenError {
             | OpenError::Connect { backend, .. }
             | OpenError::SchemaTooNew { backend, .. }
             | OpenError::SchemaTooOld { backend, .. }
+            | OpenError::SchemaBehindPooler { backend, .. }
             | OpenError::Migrate { backend, .. } => backend,
         }
     }

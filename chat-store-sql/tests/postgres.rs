@@ -7,6 +7,8 @@
 
 #![cfg(feature = "postgres")]
 
+mod common;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,35 +84,16 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        // The suite drops the guard inside its runtime, where nothing async can be awaited;
-        // a thread with a runtime of its own can. The store is gone by now and its idle
-        // connections hold no locks, so the drop does not wait on them.
-        let url = self.url.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a Tokio runtime")
-                .block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&url).await?;
-                    sqlx::query("SET lock_timeout = '10s'")
-                        .execute(&mut conn)
-                        .await?;
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                        .execute(&mut conn)
-                        .await?;
-                    conn.close().await
-                })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "could not drop test schema {}: {dropped:?}",
-                self.name
-            );
-        }
+        // The store is gone by now and its idle connections hold no locks, so the drop
+        // does not wait on them.
+        common::execute_detached(
+            &self.url,
+            vec![
+                "SET lock_timeout = '10s'".to_owned(),
+                format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
+            ],
+            &format!("test schema {}", self.name),
+        );
     }
 }
 

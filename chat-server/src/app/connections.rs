@@ -51,6 +51,9 @@ pub(super) struct Slot {
     id: u64,
     activity: Arc<Activity>,
     connections: Arc<Connections>,
+    /// Counts the connection in `/metrics` until it closes (also after an eviction, until
+    /// its task has ended).
+    _gauge: crate::metrics::ConnectionGauge,
 }
 
 /// Held while a request is handled: the connection is busy.
@@ -120,6 +123,7 @@ impl Connections {
             id,
             activity,
             connections: Arc::clone(self),
+            _gauge: crate::metrics::connection_opened(),
         })
     }
 

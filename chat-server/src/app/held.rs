@@ -27,7 +27,7 @@ impl<G> Held<G> {
 
 impl<G: Unpin> Body for Held<G> {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = chat_core::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

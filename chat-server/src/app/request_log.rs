@@ -43,14 +43,18 @@ impl RequestLog {
 
     fn write(&mut self, status: u16) {
         self.written = true;
+        let took = self.started.elapsed();
         tracing::info!(
             request_id = %self.id,
             method = %self.method,
             route = self.route,
             status,
-            latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             "request"
         );
+        // Counted where it is logged, so the two always agree, 499s included.
+        let route = (self.route != "-").then_some(self.route);
+        crate::metrics::request(&self.method, route, status, took);
     }
 }
 

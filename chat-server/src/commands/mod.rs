@@ -1,7 +1,9 @@
-//! The operators' subcommands beside `serve`, one file each: `copy`, `user`, `provider`
-//! and `prune` (which also holds the pruning `serve --retain` runs).
+//! The operators' subcommands beside `serve`, one file each: `copy`, `export`, `migrate`,
+//! `user`, `provider` and `prune` (which also holds the pruning `serve --retain` runs).
 
 pub mod copy;
+pub mod export;
+pub mod migrate;
 pub mod provider;
 pub mod prune;
 pub mod user;

@@ -10,6 +10,7 @@ mod attachments;
 mod completions;
 mod configs;
 mod conversations;
+mod export;
 mod messages;
 mod ops;
 mod providers;
@@ -20,6 +21,7 @@ pub(crate) use attachments::*;
 pub(crate) use completions::*;
 pub(crate) use configs::*;
 pub(crate) use conversations::*;
+pub(crate) use export::*;
 pub(crate) use messages::*;
 pub(crate) use ops::*;
 pub(crate) use providers::*;
@@ -34,9 +36,10 @@ use hyper::Response;
 use crate::dto::{Fields, FromFields};
 use crate::error::ApiError;
 use crate::params::path_id;
+use crate::response::Body;
 
 /// What every handler answers.
-pub(crate) type Reply = Result<Response<crate::response::Body>, ApiError>;
+pub(crate) type Reply = Result<Response<Body>, ApiError>;
 
 /// What a handler gets besides its caller: the request taken apart, after routing,
 /// authentication and the body checks.

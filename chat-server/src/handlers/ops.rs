@@ -1,4 +1,4 @@
-//! For operators and tools: liveness, readiness and the OpenAPI document.
+//! For operators and tools: liveness, readiness, metrics and the OpenAPI document.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use super::reply::ok;
 use super::{Ctx, Reply};
 use crate::dto::Health;
 use crate::error::ApiError;
+use crate::response::full;
 
 /// Answers as long as the process does.
 pub(crate) async fn healthz(_ctx: Ctx<'_>) -> Reply {
@@ -38,9 +39,19 @@ pub(crate) async fn readyz(ctx: Ctx<'_>) -> Reply {
 #[error("the store did not answer within {READY_WITHIN:?}")]
 struct Slow;
 
+/// The process's metrics in the Prometheus text format (version 0.0.4).
+pub(crate) async fn metrics(_ctx: Ctx<'_>) -> Reply {
+    let mut response = Response::new(full(crate::metrics::render()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
+}
+
 /// The OpenAPI document, serialized once when the application was built.
 pub(crate) async fn open_api(ctx: Ctx<'_>) -> Reply {
-    let mut response = Response::new(crate::response::full(ctx.openapi.clone()));
+    let mut response = Response::new(full(ctx.openapi.clone()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -26,16 +26,32 @@ impl Binary {
     /// Starts the binary on `store`, listening on a free loopback port, logging at `info`,
     /// with `args` added. Waits for its `listen=` log line.
     pub fn start(store: &str, args: &[&str]) -> Self {
-        Self::start_watching(store, args, "info", None)
+        Self::launch(store, args, &[], "info", None)
+    }
+
+    /// As [`start`](Self::start), with `env` added to the environment.
+    pub fn start_with_env(store: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(store, args, env, "info", None)
     }
 
     /// [`start`](Self::start) logging at `level`, keeping every line of the log that holds
     /// `watch` (see [`watched`](Self::watched)).
     pub fn start_watching(store: &str, args: &[&str], level: &str, watch: Option<&str>) -> Self {
+        Self::launch(store, args, &[], level, watch)
+    }
+
+    fn launch(
+        store: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        level: &str,
+        watch: Option<&str>,
+    ) -> Self {
         let watched = Arc::new(Mutex::new((Vec::new(), 0)));
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
             .args(["--listen", "127.0.0.1:0", "--store", store])
             .args(args)
+            .envs(env.iter().copied())
             .env("CHAT_LOG", level)
             .env_remove("CHAT_STORE")
             .stdout(Stdio::piped())
@@ -103,6 +119,18 @@ impl Binary {
             addr: self.addr,
             token: None,
         }
+    }
+
+    /// Registers `name` (password `password-of-<name>`) and logs in: a client with its token.
+    pub async fn user(&self, name: &str) -> Client {
+        let c = self.client();
+        let password = format!("password-of-{name}");
+        let body = serde_json::json!({"username": name, "password": password});
+        let r = c.post("/users", body.clone()).await;
+        assert_eq!(r.status, 201, "register {name}: {}", r.text());
+        let r = c.post("/users/login", body).await;
+        assert_eq!(r.status, 200, "login {name}: {}", r.text());
+        c.with_token(r.json()["token"].as_str().unwrap())
     }
 
     pub fn pid(&self) -> u32 {

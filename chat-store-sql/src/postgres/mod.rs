@@ -8,15 +8,17 @@ use std::time::Duration;
 use chat_core::Result;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 use crate::OpenError;
 use crate::faults::POSTGRES as BACKEND;
-use crate::schema::{check_versions, migrate_error};
+use crate::schema::{check_versions, known_version, migrate_error};
 
+mod pooler;
 mod redact;
 mod store;
 
+use pooler::PgExec;
 use redact::{Redacted, redact, url_password};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -52,6 +54,14 @@ pub struct PostgresOptions {
     /// whose schema is behind fails with [`OpenError::SchemaTooOld`] until an operator runs
     /// [`PostgresStore::migrate`].
     pub migrate_on_open: bool,
+    /// The URL leads to a pooler in transaction mode (PgBouncer, or a hosted database's
+    /// pooled endpoint), which gives a server connection to a client for one transaction
+    /// only. The store then prepares no named statements and runs every statement inside a
+    /// transaction, holds no session state, never migrates (`migrate_on_open` is ignored,
+    /// and a schema that is behind fails with [`OpenError::SchemaBehindPooler`]) and takes
+    /// no `schema`. Also set by `pgbouncer=true` in the URL's query, which is removed
+    /// before connecting.
+    pub pooler: bool,
 }
 
 impl Default for PostgresOptions {
@@ -65,6 +75,7 @@ impl Default for PostgresOptions {
             test_before_acquire: true,
             schema: None,
             migrate_on_open: true,
+            pooler: false,
         }
     }
 }
@@ -85,9 +96,10 @@ impl Default for PostgresOptions {
 /// *Requires the `postgres` feature.*
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pool: PgExec,
     connect: PgConnectOptions,
     location: String,
+    pooler: bool,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -131,13 +143,25 @@ impl PostgresStore {
     /// As [`connect`](Self::connect); with `migrate_on_open` off, also
     /// [`OpenError::SchemaTooOld`] for a database that needs migrating.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
-        let password = url_password(url);
-        let mut connect = PgConnectOptions::from_str(url).map_err(|e| OpenError::Config {
+        let (url, pgbouncer) = pooler_flag(url)?;
+        let pooler = options.pooler || pgbouncer;
+        let password = url_password(&url);
+        let mut connect = PgConnectOptions::from_str(&url).map_err(|e| OpenError::Config {
             backend: BACKEND,
             reason: redact(e, password.as_deref()).to_string(),
         })?;
         connect = connect.application_name("chat-store");
         if let Some(schema) = &options.schema {
+            if pooler {
+                // A startup `options` parameter is refused or silently dropped by poolers,
+                // and a `SET search_path` would last only one transaction.
+                return Err(OpenError::Config {
+                    backend: BACKEND,
+                    reason: "a schema cannot be chosen through a pooler; set the role's \
+                             search_path in the database instead"
+                        .to_owned(),
+                });
+            }
             connect = connect.options([("search_path", schema.as_str())]);
         }
         let location = location_of(&connect);
@@ -170,14 +194,15 @@ impl PostgresStore {
             .idle_timeout(options.idle_timeout)
             .test_before_acquire(options.test_before_acquire);
         let store = Self {
-            pool: pool.connect_lazy_with(connect.clone()),
+            pool: PgExec::new(pool.connect_lazy_with(connect.clone()), pooler),
             connect,
             location,
+            pooler,
         };
         let result = store
             .check_and_migrate(
                 &mut conn,
-                options.migrate_on_open,
+                options.migrate_on_open && !pooler,
                 options.schema.as_deref(),
             )
             .await;
@@ -189,13 +214,24 @@ impl PostgresStore {
 
     /// Applies the migrations this program carries that the database lacks.
     ///
-    /// Safe to run from several servers at once: the migrator holds an advisory lock.
+    /// Safe to run from several servers at once: the migrator holds an advisory lock, which
+    /// is why it needs a direct connection, not one through a pooler.
     ///
     /// # Errors
     ///
     /// [`OpenError::SchemaTooNew`] if the database was migrated by a newer program;
-    /// [`OpenError::Migrate`] if a migration fails.
+    /// [`OpenError::Migrate`] if a migration fails; [`OpenError::Config`] for a store
+    /// connected through a pooler.
     pub async fn migrate(&self) -> Result<(), OpenError> {
+        if self.pooler {
+            return Err(OpenError::Config {
+                backend: BACKEND,
+                reason: "migrations take a session-level lock, which a pooler in transaction \
+                         mode cannot hold; migrate over a direct connection (the URL without \
+                         pgbouncer=true)"
+                    .to_owned(),
+            });
+        }
         let mut conn = PgConnection::connect_with(&self.connect)
             .await
             .map_err(|e| OpenError::Connect {
@@ -206,6 +242,19 @@ impl PostgresStore {
         let result = self.check_and_migrate(&mut conn, true, None).await;
         let _ = conn.close().await;
         result
+    }
+
+    /// The schema version this program brings a database to: what
+    /// [`migrate`](Self::migrate) leaves behind, and what it refuses to go past.
+    #[must_use]
+    pub fn schema_version() -> i64 {
+        known_version(&MIGRATOR)
+    }
+
+    /// Whether the store reaches its database through a pooler in transaction mode.
+    #[must_use]
+    pub fn through_pooler(&self) -> bool {
+        self.pooler
     }
 
     /// Closes every connection, waiting for operations in flight.
@@ -229,8 +278,33 @@ impl PostgresStore {
             .await
             .map_err(|e| error(e.into()))?;
         }
-        let applied = applied_versions(conn).await.map_err(|e| error(e.into()))?;
-        check_versions(BACKEND, &self.location, &MIGRATOR, &applied, migrate)?;
+        let applied = if self.pooler {
+            // Unnamed statements, in a transaction so the pooler keeps one server
+            // connection from Parse to Bind (see `pooler.rs`).
+            let mut tx = conn.begin().await.map_err(|e| error(e.into()))?;
+            let applied = applied_versions(&mut tx, false).await;
+            tx.commit().await.map_err(|e| error(e.into()))?;
+            applied
+        } else {
+            applied_versions(conn, true).await
+        }
+        .map_err(|e| error(e.into()))?;
+        match check_versions(BACKEND, &self.location, &MIGRATOR, &applied, migrate) {
+            Err(OpenError::SchemaTooOld {
+                backend,
+                location,
+                found,
+                known,
+            }) if self.pooler => {
+                return Err(OpenError::SchemaBehindPooler {
+                    backend,
+                    location,
+                    found,
+                    known,
+                });
+            }
+            other => other?,
+        }
         if migrate {
             MIGRATOR.run(&mut *conn).await.map_err(error)?;
         }
@@ -238,15 +312,76 @@ impl PostgresStore {
     }
 }
 
-async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+async fn applied_versions(
+    conn: &mut PgConnection,
+    persistent: bool,
+) -> Result<Vec<i64>, sqlx::Error> {
     // to_regclass follows search_path, as the migrator's own queries do.
     let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .persistent(persistent)
         .fetch_one(&mut *conn)
         .await?;
     if exists.is_none() {
         return Ok(Vec::new());
     }
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .persistent(persistent)
         .fetch_all(&mut *conn)
         .await
+}
+
+/// Takes `pgbouncer=true` (or `false`) out of the URL's query, the convention other tools
+/// use for "this is a pooler in transaction mode"; the database must not see it.
+fn pooler_flag(url: &str) -> Result<(String, bool), OpenError> {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // Not a URL `url` understands: sqlx reports what is wrong with it.
+        return Ok((url.to_owned(), false));
+    };
+    let mut flag = None;
+    let mut kept = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        if key == "pgbouncer" {
+            flag = Some(value.into_owned());
+        } else {
+            kept.push((key.into_owned(), value.into_owned()));
+        }
+    }
+    let pooler = match flag.as_deref() {
+        None => return Ok((url.to_owned(), false)),
+        Some("true") => true,
+        Some("false") => false,
+        Some(_) => {
+            return Err(OpenError::Config {
+                backend: BACKEND,
+                reason: "pgbouncer must be true or false".to_owned(),
+            });
+        }
+    };
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((parsed.into(), pooler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pooler_flag_is_taken_out_of_the_url() {
+        let (url, pooler) =
+            pooler_flag("postgres://u:p@h:6432/db?sslmode=disable&pgbouncer=true").unwrap();
+        assert!(pooler);
+        assert_eq!(url, "postgres://u:p@h:6432/db?sslmode=disable");
+        let (url, pooler) = pooler_flag("postgres://u:p@h/db?pgbouncer=false").unwrap();
+        assert!(!pooler);
+        assert_eq!(url, "postgres://u:p@h/db");
+        let plain = "postgres://u:p@h/db?application_name=x";
+        assert_eq!(pooler_flag(plain).unwrap(), (plain.to_owned(), false));
+        let e = pooler_flag("postgres://u:secret@h/db?pgbouncer=yes").unwrap_err();
+        assert!(matches!(e, OpenError::Config { .. }), "{e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
 }

@@ -341,7 +341,7 @@ impl Store for PostgresStore {
         )
         .bind(uuid(id))
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await
         .map_err(be)?;
         if conversation.is_none() {
@@ -350,7 +350,7 @@ impl Store for PostgresStore {
         }
         let done = sqlx::query("DELETE FROM messages WHERE id = $1")
             .bind(uuid(id))
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .map_err(be)?;
         if done.rows_affected() == 0 {
@@ -640,7 +640,7 @@ impl Store for PostgresStore {
         let done = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
             .bind(uuid(user))
             .bind(disabled)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
             .map_err(be)?;
         if done.rows_affected() == 0 {
@@ -650,7 +650,7 @@ impl Store for PostgresStore {
         if disabled {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(uuid(user))
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await
                 .map_err(be)?;
         }

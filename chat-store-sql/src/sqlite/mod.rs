@@ -183,6 +183,13 @@ impl SqliteStore {
         self.check_and_migrate(true).await
     }
 
+    /// The schema version this program brings a database to: what
+    /// [`migrate`](Self::migrate) leaves behind, and what it refuses to go past.
+    #[must_use]
+    pub fn schema_version() -> i64 {
+        crate::schema::known_version(&MIGRATOR)
+    }
+
     /// Changes the free-space reserve of [`SqliteOptions::min_free_space`] while the store is
     /// open.
     pub fn set_min_free_space(&self, bytes: u64) {

@@ -27,7 +27,7 @@ pub(super) fn response(
         request_id: request_id.to_owned(),
     };
     body.pending = Some(body.frame_of(first));
-    let mut response = Response::new(body.boxed());
+    let mut response = Response::new(body.map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(
