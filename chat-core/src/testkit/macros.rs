@@ -173,12 +173,23 @@ macro_rules! __store_cases {
                 update_config,
                 delete_config,
                 lookup_with_nul_finds_nothing,
+                usernames_differing_only_in_non_ascii_case_are_distinct,
+                conversation_created_with_later_updated_at_round_trips,
+                appends_with_times_going_backwards,
+                deleted_provider_leaves_no_index_answering,
+                purged_conversation_leaves_no_index_answering,
             ]
             race [
                 concurrent_appends_are_gapless,
                 concurrent_registrations_have_one_winner,
                 delete_racing_appends_leaves_no_orphans,
                 concurrent_config_creations_have_one_winner,
+                expired_sessions_beyond_one_batch,
+                deleted_conversation_beyond_one_purge_batch,
+                readers_never_see_messages_of_a_gone_conversation,
+                message_count_brackets_listing_during_deletes,
+                attachments_racing_their_messages_delete_leave_no_orphans,
+                newest_page_cost_follows_the_page,
             ]
             durable [durability_survives_reopening]
             property [model_matches_memory_store]
