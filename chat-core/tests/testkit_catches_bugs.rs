@@ -127,7 +127,10 @@ impl Broken {
 
     /// Whether `message_count` is kept in `counts` rather than by the inner store.
     fn own_counts(&self) -> bool {
-        matches!(self.bug, Bug::LostCountUpdate | Bug::DeleteMessageInTwoSteps)
+        matches!(
+            self.bug,
+            Bug::LostCountUpdate | Bug::DeleteMessageInTwoSteps
+        )
     }
 
     /// Every message of a conversation, from the inner store.
@@ -393,7 +396,12 @@ impl Store for Broken {
         }
         if self.bug == Bug::DeleteMessageInTwoSteps {
             let message = self.inner.append_message(draft).await?;
-            if let Some(n) = self.counts.lock().unwrap().get_mut(&message.conversation_id) {
+            if let Some(n) = self
+                .counts
+                .lock()
+                .unwrap()
+                .get_mut(&message.conversation_id)
+            {
                 *n += 1;
             }
             return Ok(message);
@@ -917,7 +925,9 @@ fn metadata_kept_as_a_parsed_value_is_caught() {
 
 // ----- the bugs that only bigger, concurrent or unusual cases catch -----
 
-type Race = fn(std::sync::Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Race = fn(
+    std::sync::Arc<dyn Store>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 macro_rules! race {
     ($name:ident) => {
@@ -963,7 +973,10 @@ fn expiry_that_stops_after_one_batch_is_caught() {
 
 #[test]
 fn purge_that_stops_after_one_batch_is_caught() {
-    assert!(PURGED_MESSAGES > 2 * BATCH, "the case must exceed two batches");
+    assert!(
+        PURGED_MESSAGES > 2 * BATCH,
+        "the case must exceed two batches"
+    );
     let mut passing = unrelated();
     passing.extend([
         case!(delete_conversation_cascades),
@@ -1045,7 +1058,9 @@ fn unicode_lower_cased_usernames_are_caught() {
     ]);
     caught(
         Bug::UnicodeLowercaseUsernames,
-        &[case!(usernames_differing_only_in_non_ascii_case_are_distinct)],
+        &[case!(
+            usernames_differing_only_in_non_ascii_case_are_distinct
+        )],
         "differ beyond ASCII case",
         &passing,
     );
@@ -1061,7 +1076,9 @@ fn created_at_written_into_updated_at_is_caught() {
     ]);
     caught(
         Bug::CreatedAtIntoUpdatedAt,
-        &[case!(conversation_created_with_later_updated_at_round_trips)],
+        &[case!(
+            conversation_created_with_later_updated_at_round_trips
+        )],
         "updated_at later than created_at",
         &passing,
     );

@@ -184,10 +184,7 @@ pub(crate) fn expect_any_conflict<T: Debug>(result: Result<T>, entity: Entity, w
 }
 
 /// Every message of `conversation`, oldest first, read a page of [`Limit::MAX`] at a time.
-pub(crate) async fn all_messages(
-    store: &dyn Store,
-    conversation: ConversationId,
-) -> Vec<Message> {
+pub(crate) async fn all_messages(store: &dyn Store, conversation: ConversationId) -> Vec<Message> {
     let mut all: Vec<Message> = Vec::new();
     loop {
         let after = all.last().map(|m| m.seq);

@@ -51,10 +51,22 @@ pub const DEFAULT_PROPTEST_CASES: u32 = 128;
 pub const MAX_OPS: usize = 80;
 
 const USER_NAMES: &[&str] = &[
-    "ann", "Ann", "ANN", "bob", "BoB", "user0", "USER1", "carl.x",
+    "ann",
+    "Ann",
+    "ANN",
+    "bob",
+    "BoB",
+    "user0",
+    "USER1",
+    "carl.x",
     // Names that differ only in non-ASCII case are different users, and the Kelvin sign
     // is not `K`: a store folding usernames with Unicode case rules answers otherwise.
-    "jürgen", "jÜrgen", "JüRGEN", "kelvin", "\u{212A}elvin", "\u{212A}ELVIN",
+    "jürgen",
+    "jÜrgen",
+    "JüRGEN",
+    "kelvin",
+    "\u{212A}elvin",
+    "\u{212A}ELVIN",
 ];
 const PROVIDER_NAMES: &[&str] = &[
     "OpenAI", "openai", "OPENAI", "Ünï", "üNÏ", "local", "ΟΔΟΣ", "οδος",

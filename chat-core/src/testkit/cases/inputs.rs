@@ -21,7 +21,10 @@ pub async fn usernames_differing_only_in_non_ascii_case_are_distinct(store: &dyn
     for (first, second) in pairs {
         let a = user(first);
         let b = user(second);
-        ok(store.create_user(&a).await, &format!("create_user({first:?})"));
+        ok(
+            store.create_user(&a).await,
+            &format!("create_user({first:?})"),
+        );
         ok(
             store.create_user(&b).await,
             &format!(

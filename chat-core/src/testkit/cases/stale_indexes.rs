@@ -92,12 +92,17 @@ pub async fn deleted_provider_leaves_no_index_answering(store: &dyn Store) {
 pub async fn purged_conversation_leaves_no_index_answering(store: &dyn Store) {
     let u = new_user(store, "purged").await;
     let doomed = conversation(u.id, "doomed");
-    ok(store.create_conversation(&doomed).await, "create_conversation");
+    ok(
+        store.create_conversation(&doomed).await,
+        "create_conversation",
+    );
     let mut messages: Vec<Message> = Vec::new();
     let mut attachments: Vec<Attachment> = Vec::new();
     for i in 0..5 {
         let m = ok(
-            store.append_message(draft(&doomed, &format!("old {i}"))).await,
+            store
+                .append_message(draft(&doomed, &format!("old {i}")))
+                .await,
             "append_message",
         );
         let a = attachment(&m);
@@ -106,11 +111,17 @@ pub async fn purged_conversation_leaves_no_index_answering(store: &dyn Store) {
         attachments.push(a);
     }
     assert!(
-        ok(store.delete_conversation(doomed.id).await, "delete_conversation"),
+        ok(
+            store.delete_conversation(doomed.id).await,
+            "delete_conversation"
+        ),
         "deleting an existing conversation must answer true"
     );
     let other = conversation(u.id, "elsewhere");
-    ok(store.create_conversation(&other).await, "create_conversation");
+    ok(
+        store.create_conversation(&other).await,
+        "create_conversation",
+    );
     for (old, old_attachment) in messages.iter().zip(&attachments) {
         let mut d = draft(&other, "new");
         d.id = old.id;
@@ -155,8 +166,7 @@ pub async fn purged_conversation_leaves_no_index_answering(store: &dyn Store) {
         "append_message",
     );
     assert_eq!(
-        ok(store.get_conversation(doomed.id).await, "get_conversation")
-            .map(|c| c.message_count),
+        ok(store.get_conversation(doomed.id).await, "get_conversation").map(|c| c.message_count),
         Some(1),
         "a conversation created again with a deleted one's id counts only its own messages"
     );

@@ -93,9 +93,14 @@ pub async fn deleted_conversation_beyond_one_purge_batch(store: Arc<dyn Store>) 
         .take(PURGED_ATTACHMENTS)
         .map(attachment)
         .collect();
-    write_many(&store, attachments.clone(), WRITERS, |store, a| async move {
-        ok(store.create_attachment(&a).await, "create_attachment");
-    })
+    write_many(
+        &store,
+        attachments.clone(),
+        WRITERS,
+        |store, a| async move {
+            ok(store.create_attachment(&a).await, "create_attachment");
+        },
+    )
     .await;
     let kept_messages = append_many(&store, &kept, 3, 1).await;
     let kept_attachment = attachment(&kept_messages[0]);
@@ -105,10 +110,20 @@ pub async fn deleted_conversation_beyond_one_purge_batch(store: Arc<dyn Store>) 
     );
 
     assert!(
-        ok(store.delete_conversation(doomed.id).await, "delete_conversation"),
+        ok(
+            store.delete_conversation(doomed.id).await,
+            "delete_conversation"
+        ),
         "deleting an existing conversation must answer true"
     );
-    assert_gone(&*store, &doomed, &messages, &attachments, "after the delete").await;
+    assert_gone(
+        &*store,
+        &doomed,
+        &messages,
+        &attachments,
+        "after the delete",
+    )
+    .await;
 
     // A conversation of the same id again: whatever a purge left under that id shows now.
     ok(
@@ -132,13 +147,15 @@ pub async fn deleted_conversation_beyond_one_purge_batch(store: Arc<dyn Store>) 
         );
     }
     assert_eq!(
-        ok(store.get_conversation(kept.id).await, "get_conversation")
-            .map(|c| c.message_count),
+        ok(store.get_conversation(kept.id).await, "get_conversation").map(|c| c.message_count),
         Some((3 + PURGED_MESSAGES.div_ceil(97)) as u64),
         "the conversation beside the deleted one must count its own messages only"
     );
     assert_eq!(
-        ok(store.get_attachment(kept_attachment.id).await, "get_attachment"),
+        ok(
+            store.get_attachment(kept_attachment.id).await,
+            "get_attachment"
+        ),
         Some(kept_attachment),
         "deleting a conversation must leave the attachments of others"
     );
@@ -164,7 +181,11 @@ async fn assert_gone(
     );
     let newest = ok(
         store
-            .list_messages(doomed.id, MessageOrder::Descending { before: None }, Limit::MAX)
+            .list_messages(
+                doomed.id,
+                MessageOrder::Descending { before: None },
+                Limit::MAX,
+            )
             .await,
         "list_messages",
     );

@@ -39,13 +39,19 @@ pub async fn newest_page_cost_follows_the_page(store: Arc<dyn Store>) {
     let newest = MessageOrder::Descending { before: None };
     // Warm whatever caches the store has, for both alike.
     for c in [&small, &large] {
-        ok(store.list_messages(c.id, newest, page).await, "list_messages");
+        ok(
+            store.list_messages(c.id, newest, page).await,
+            "list_messages",
+        );
     }
     let mut times = [Vec::with_capacity(READS), Vec::with_capacity(READS)];
     for _ in 0..READS {
         for (i, c) in [&small, &large].into_iter().enumerate() {
             let start = Instant::now();
-            let got = ok(store.list_messages(c.id, newest, page).await, "list_messages");
+            let got = ok(
+                store.list_messages(c.id, newest, page).await,
+                "list_messages",
+            );
             times[i].push(start.elapsed());
             assert_eq!(got.len(), 20, "the newest page must be full");
         }

@@ -155,7 +155,10 @@ pub async fn message_count_brackets_listing_during_deletes(store: Arc<dyn Store>
     }
     for m in &messages {
         assert!(
-            ok(store.delete_message(m.id, time::now()).await, "delete_message"),
+            ok(
+                store.delete_message(m.id, time::now()).await,
+                "delete_message"
+            ),
             "deleting an existing message must answer true"
         );
     }
@@ -208,7 +211,10 @@ async fn race_one_message(store: &Arc<dyn Store>, c: &Conversation) {
     }
     tokio::task::yield_now().await;
     assert!(
-        ok(store.delete_message(m.id, time::now()).await, "delete_message"),
+        ok(
+            store.delete_message(m.id, time::now()).await,
+            "delete_message"
+        ),
         "deleting an existing message must answer true"
     );
     while let Some(done) = adders.join_next().await {
