@@ -7,13 +7,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chat_core::ConfigId;
+use chat_core::testkit::concurrency::{EXPIRED_SESSIONS, PURGED_MESSAGES};
 use chat_core::testkit::{Flavor, StoreFactory, cases, concurrency, factory_fn, model, run};
 use chat_core::{
     Attachment, AttachmentId, Conversation, ConversationId, Entity, Error, Limit, LlmProvider,
     MemoryStore, Message, MessageDraft, MessageId, MessageOrder, Metadata, ProviderId, Result,
     SealedKey, Session, Store, TokenHash, User, UserId, UserLlmConfig,
 };
-use chat_core::{ConfigId, testkit::concurrency::PURGED_MESSAGES};
 use chrono::{DateTime, Utc};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
 
@@ -64,6 +65,8 @@ enum Bug {
 
 /// The size of the batches of the batching bugs.
 const BATCH: usize = 1_000;
+// The kit's big cases must exceed two batches.
+const _: () = assert!(PURGED_MESSAGES > 2 * BATCH && EXPIRED_SESSIONS > 2 * BATCH);
 
 /// `MemoryStore` with one bug.
 struct Broken {
@@ -267,7 +270,7 @@ impl Store for Broken {
             .unwrap()
             .iter()
             .filter(|s| s.expires_at <= now)
-            .map(|s| s.token_hash.clone())
+            .map(|s| s.token_hash)
             .collect();
         let mut removed = 0;
         for token in batch {
@@ -973,10 +976,6 @@ fn expiry_that_stops_after_one_batch_is_caught() {
 
 #[test]
 fn purge_that_stops_after_one_batch_is_caught() {
-    assert!(
-        PURGED_MESSAGES > 2 * BATCH,
-        "the case must exceed two batches"
-    );
     let mut passing = unrelated();
     passing.extend([
         case!(delete_conversation_cascades),

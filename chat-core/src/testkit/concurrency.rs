@@ -1,4 +1,6 @@
-//! The races: cases that need many tasks on a multi-threaded runtime.
+//! The races: cases that need many tasks on a multi-threaded runtime, and the big cases,
+//! whose records are written by concurrent tasks so that they stay quick on a store that
+//! commits each write durably.
 //!
 //! Each takes a fresh store behind an [`Arc`](std::sync::Arc) so that it can hand clones to
 //! spawned tasks. [`store_tests!`](crate::store_tests) runs them on a runtime with four
