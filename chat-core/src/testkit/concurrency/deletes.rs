@@ -3,7 +3,7 @@
 #![deny(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::task::JoinSet;
 
@@ -177,7 +177,8 @@ async fn count(store: &dyn Store, id: crate::ids::ConversationId) -> u64 {
 
 /// Attachments added while their message is deleted either fail with
 /// `NotFound(Message)` or go with it: none outlives its message. Twenty rounds of four
-/// tasks adding five attachments each, racing one delete.
+/// tasks adding attachments to one message for as long as it exists, racing its delete,
+/// which comes once they are under way.
 pub async fn attachments_racing_their_messages_delete_leave_no_orphans(store: Arc<dyn Store>) {
     let u = new_user(&*store, "attacher").await;
     let c = conversation(u.id, "attached");
@@ -187,18 +188,26 @@ pub async fn attachments_racing_their_messages_delete_leave_no_orphans(store: Ar
     }
 }
 
+/// How many attachments each adder of a round tries at most.
+const ADDS_PER_TASK: usize = 200;
+
 async fn race_one_message(store: &Arc<dyn Store>, c: &Conversation) {
     let m: Message = append_many(store, c, 1, 1).await.remove(0);
+    let added = Arc::new(AtomicUsize::new(0));
     let mut adders = JoinSet::new();
     for _ in 0..4 {
         let store = Arc::clone(store);
         let m = m.clone();
+        let count = Arc::clone(&added);
         adders.spawn(async move {
             let mut added = Vec::new();
-            for _ in 0..5 {
+            for _ in 0..ADDS_PER_TASK {
                 let a = attachment(&m);
                 match store.create_attachment(&a).await {
-                    Ok(()) => added.push(a.id),
+                    Ok(()) => {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        added.push(a.id);
+                    }
                     Err(Error::NotFound(Entity::Message)) => break,
                     Err(other) => panic!(
                         "create_attachment racing delete_message must succeed or be \
@@ -209,7 +218,12 @@ async fn race_one_message(store: &Arc<dyn Store>, c: &Conversation) {
             added
         });
     }
-    tokio::task::yield_now().await;
+    // Delete once the adders are under way, so that some are mid-create when it lands.
+    // (Give up waiting after a while: if the adders fail, joining them says why.)
+    let start = std::time::Instant::now();
+    while added.load(Ordering::SeqCst) < 2 && start.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_micros(100)).await;
+    }
     assert!(
         ok(
             store.delete_message(m.id, time::now()).await,
