@@ -62,6 +62,34 @@ fn statements(database: Database, foreign_keys: Vec<(String, String)>) -> Vec<Lo
         .collect()
 }
 
+/// Every statement planned through an index.
+fn assert_no_problems(found: &[String]) {
+    assert!(
+        found.is_empty(),
+        "statements whose plan reads more than their page:\n{}",
+        found.join("\n")
+    );
+}
+
+/// With `attachments_message_id` dropped, exactly the attachments' lookups are reported.
+fn assert_reports_dropped_index(found: &[String]) {
+    for name in [
+        "list_attachments(false)",
+        "list_attachments(true)",
+        "cascade to attachments.message_id",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(&format!("{name}:"))),
+            "without attachments_message_id, the plan check must report {name}: {found:?}"
+        );
+    }
+    assert_eq!(
+        found.len(),
+        3,
+        "only the attachments' lookups lose their index: {found:?}"
+    );
+}
+
 mod sqlite {
     use sqlx::{Connection, Row, SqliteConnection};
 
@@ -133,11 +161,7 @@ mod sqlite {
     async fn every_list_and_cascade_uses_an_index() {
         let (_dir, mut conn) = database().await;
         let found = problems(&mut conn).await;
-        assert!(
-            found.is_empty(),
-            "statements whose plan reads more than their page:\n{}",
-            found.join("\n")
-        );
+        super::assert_no_problems(&found);
     }
 
     #[tokio::test]
@@ -148,21 +172,7 @@ mod sqlite {
             .await
             .expect("dropping the index");
         let found = problems(&mut conn).await;
-        for name in [
-            "list_attachments(false)",
-            "list_attachments(true)",
-            "cascade to attachments.message_id",
-        ] {
-            assert!(
-                found.iter().any(|p| p.starts_with(&format!("{name}:"))),
-                "without attachments_message_id, the plan check must report {name}: {found:?}"
-            );
-        }
-        assert_eq!(
-            found.len(),
-            3,
-            "only the attachments' lookups lose their index: {found:?}"
-        );
+        super::assert_reports_dropped_index(&found);
     }
 }
 
@@ -342,11 +352,7 @@ mod postgres {
         };
         let found = problems(&mut conn).await;
         drop_schema(&schema, &mut conn).await;
-        assert!(
-            found.is_empty(),
-            "statements whose plan reads more than their page:\n{}",
-            found.join("\n")
-        );
+        super::assert_no_problems(&found);
     }
 
     #[tokio::test]
@@ -360,20 +366,6 @@ mod postgres {
             .expect("dropping the index");
         let found = problems(&mut conn).await;
         drop_schema(&schema, &mut conn).await;
-        for name in [
-            "list_attachments(false)",
-            "list_attachments(true)",
-            "cascade to attachments.message_id",
-        ] {
-            assert!(
-                found.iter().any(|p| p.starts_with(&format!("{name}:"))),
-                "without attachments_message_id, the plan check must report {name}: {found:?}"
-            );
-        }
-        assert_eq!(
-            found.len(),
-            3,
-            "only the attachments' lookups lose their index: {found:?}"
-        );
+        super::assert_reports_dropped_index(&found);
     }
 }

@@ -6,9 +6,9 @@
 
 use crate::error::Entity;
 use crate::model::{Attachment, Message};
-use crate::store::{MessageOrder, Store};
+use crate::store::Store;
 use crate::testkit::fixtures::{
-    attachment, config, conversation, draft, expect_not_found, new_user, ok, provider,
+    all_messages, attachment, config, conversation, draft, expect_not_found, new_user, ok, provider,
 };
 use crate::validation::Limit;
 
@@ -152,12 +152,7 @@ pub async fn purged_conversation_leaves_no_index_answering(store: &dyn Store) {
         "create_conversation with the id of a deleted conversation",
     );
     assert_eq!(
-        ok(
-            store
-                .list_messages(doomed.id, MessageOrder::default(), Limit::MAX)
-                .await,
-            "list_messages"
-        ),
+        all_messages(store, doomed.id).await,
         Vec::new(),
         "a conversation created again with a deleted one's id must hold none of its messages"
     );
@@ -171,12 +166,7 @@ pub async fn purged_conversation_leaves_no_index_answering(store: &dyn Store) {
         "a conversation created again with a deleted one's id counts only its own messages"
     );
     assert_eq!(
-        ok(
-            store
-                .list_messages(doomed.id, MessageOrder::default(), Limit::MAX)
-                .await,
-            "list_messages"
-        ),
+        all_messages(store, doomed.id).await,
         vec![first],
         "a conversation created again with a deleted one's id lists only its own messages"
     );
