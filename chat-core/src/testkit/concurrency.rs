@@ -28,7 +28,7 @@ mod bodies {
 }
 
 pub use batches::{EXPIRED_SESSIONS, PURGED_ATTACHMENTS, PURGED_MESSAGES};
-pub use cost::{COST_ALLOWED_RATIO, COST_SIZE_RATIO, COST_SMALL};
+pub use cost::{COST_ALLOWED_RATIO, COST_READS, COST_SIZE_RATIO, COST_SMALL};
 pub use deletes::{DELETED_ONE_BY_ONE, DELETED_WHILE_READ};
 
 /// How many tasks append at once in [`concurrent_appends_are_gapless`].

@@ -23,11 +23,11 @@ pub const COST_SIZE_RATIO: usize = 50;
 /// catch by timing, which is why `chat-store-sql` also checks its query plans.)
 pub const COST_ALLOWED_RATIO: f64 = 4.0;
 /// How many times each page is read; the medians are compared.
-const READS: usize = 61;
+pub const COST_READS: usize = 61;
 
 /// The newest page (20 messages, newest first) of a conversation of
 /// `COST_SMALL × COST_SIZE_RATIO` messages takes no longer, in proportion, than that of a
-/// conversation of [`COST_SMALL`] (the median of [`READS`] reads of each, taken in turns);
+/// conversation of [`COST_SMALL`] (the median of [`COST_READS`] reads of each, taken in turns);
 /// and the small conversation's page takes no longer beside the large one than it took
 /// before the large one was written. Each ratio is at most [`COST_ALLOWED_RATIO`].
 pub async fn newest_page_cost_follows_the_page(store: Arc<dyn Store>) {
@@ -71,7 +71,7 @@ pub async fn newest_page_cost_follows_the_page(store: Arc<dyn Store>) {
     }
 }
 
-/// The median time of the newest page of each of `conversations`, read [`READS`] times in
+/// The median time of the newest page of each of `conversations`, read [`COST_READS`] times in
 /// turns (so that a busy machine slows each alike), after one read of each to warm caches.
 async fn medians<const N: usize>(
     store: &dyn Store,
@@ -85,8 +85,8 @@ async fn medians<const N: usize>(
             "list_messages",
         );
     }
-    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(READS));
-    for _ in 0..READS {
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(COST_READS));
+    for _ in 0..COST_READS {
         for (i, c) in conversations.into_iter().enumerate() {
             let start = Instant::now();
             let got = ok(
