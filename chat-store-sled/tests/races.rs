@@ -133,51 +133,5 @@ async fn deleting_a_busy_conversation_leaves_no_orphans() {
     ));
 }
 
-/// Attachments added while their message is deleted either fail or go with it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn attachments_racing_their_messages_delete_leave_no_orphans() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    let u = user();
-    store.create_user(&u).await.unwrap();
-    let c = conversation(u.id);
-    store.create_conversation(&c).await.unwrap();
-    for _ in 0..20 {
-        let m = store.append_message(draft(&c)).await.unwrap();
-        let mut adders = Vec::new();
-        for _ in 0..4 {
-            let store = store.clone();
-            let m = m.clone();
-            adders.push(tokio::spawn(async move {
-                let mut ok = Vec::new();
-                for _ in 0..5 {
-                    let a = attachment(&m);
-                    match store.create_attachment(&a).await {
-                        Ok(()) => ok.push(a.id),
-                        Err(Error::NotFound(Entity::Message)) => break,
-                        Err(e) => panic!("create_attachment: {e}"),
-                    }
-                }
-                ok
-            }));
-        }
-        tokio::task::yield_now().await;
-        assert!(store.delete_message(m.id, time::now()).await.unwrap());
-        for adder in adders {
-            for id in adder.await.unwrap() {
-                assert_eq!(
-                    store.get_attachment(id).await.unwrap(),
-                    None,
-                    "an attachment outlived its message"
-                );
-            }
-        }
-        assert!(
-            store
-                .list_attachments(m.id, None, Limit::MAX)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-    }
-}
+// The race of attachments against their message's delete lives in the shared kit now
+// (`attachments_racing_their_messages_delete_leave_no_orphans`), so every store runs it.

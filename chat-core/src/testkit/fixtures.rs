@@ -1,6 +1,7 @@
 //! Records for the cases: complete, valid, and easy to vary.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::task::JoinError;
@@ -179,5 +180,89 @@ pub(crate) fn expect_any_conflict<T: Debug>(result: Result<T>, entity: Entity, w
         other => {
             panic!("{what}: expected Err(Conflict {{ entity: {entity:?}, .. }}), got {other:?}")
         }
+    }
+}
+
+/// Every message of `conversation`, oldest first, read a page of [`Limit::MAX`] at a time.
+pub(crate) async fn all_messages(store: &dyn Store, conversation: ConversationId) -> Vec<Message> {
+    let mut all: Vec<Message> = Vec::new();
+    loop {
+        let after = all.last().map(|m| m.seq);
+        let page = ok(
+            store
+                .list_messages(
+                    conversation,
+                    crate::store::MessageOrder::Ascending { after },
+                    crate::validation::Limit::MAX,
+                )
+                .await,
+            "list_messages",
+        );
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// Appends `n` messages to `conversation` from `tasks` concurrent tasks, and answers them
+/// in `seq` order. Concurrent writers are how a big case stays quick on a store that
+/// commits each write durably: their commits can share a flush.
+pub(crate) async fn append_many(
+    store: &Arc<dyn Store>,
+    conversation: &Conversation,
+    n: usize,
+    tasks: usize,
+) -> Vec<Message> {
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let store = Arc::clone(store);
+        let c = conversation.clone();
+        let share = n / tasks + usize::from(t < n % tasks);
+        set.spawn(async move {
+            let mut appended = Vec::with_capacity(share);
+            for i in 0..share {
+                let d = draft(&c, &format!("bulk {t}.{i}"));
+                appended.push(ok(store.append_message(d).await, "append_message"));
+            }
+            appended
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = set.join_next().await {
+        all.extend(joined(done));
+    }
+    all.sort_by_key(|m| m.seq);
+    all
+}
+
+/// Runs `write` for every item of `items` from `tasks` concurrent tasks; see [`append_many`].
+pub(crate) async fn write_many<T, F, Fut>(
+    store: &Arc<dyn Store>,
+    items: Vec<T>,
+    tasks: usize,
+    write: F,
+) where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Store>, T) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let write = Arc::new(write);
+    let mut shares: Vec<Vec<T>> = (0..tasks).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        shares[i % tasks].push(item);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for share in shares {
+        let store = Arc::clone(store);
+        let write = Arc::clone(&write);
+        set.spawn(async move {
+            for item in share {
+                write(Arc::clone(&store), item).await;
+            }
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        joined(done);
     }
 }

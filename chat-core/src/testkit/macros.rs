@@ -178,6 +178,11 @@ macro_rules! __store_cases {
                 import_twice_keeps_the_first,
                 disable_revokes_sessions_and_refuses_new_ones,
                 idle_conversations_are_only_the_old_ones,
+                usernames_differing_only_in_non_ascii_case_are_distinct,
+                conversation_created_with_later_updated_at_round_trips,
+                appends_with_times_going_backwards,
+                deleted_provider_leaves_no_index_answering,
+                purged_conversation_leaves_no_index_answering,
             ]
             race [
                 concurrent_appends_are_gapless,
@@ -185,6 +190,12 @@ macro_rules! __store_cases {
                 delete_racing_appends_leaves_no_orphans,
                 concurrent_config_creations_have_one_winner,
                 disable_racing_logins_leaves_no_session,
+                expired_sessions_beyond_one_batch,
+                deleted_conversation_beyond_one_purge_batch,
+                readers_never_see_messages_of_a_gone_conversation,
+                message_count_brackets_listing_during_deletes,
+                attachments_racing_their_messages_delete_leave_no_orphans,
+                newest_page_cost_follows_the_page,
             ]
             durable [durability_survives_reopening]
             property [model_matches_memory_store]

@@ -8,7 +8,9 @@
 //! - [`cases`]: one `async fn` per behaviour of the [`Store`] contract, each taking a
 //!   fresh, empty store and panicking with a message that names what went wrong;
 //! - [`concurrency`]: races that need a multi-threaded runtime (concurrent appends,
-//!   registrations, config creations, a delete racing appends);
+//!   registrations, config creations, a delete racing appends, reads during deletes), and
+//!   the cases big enough to want concurrent writers (more than one batch of expiry and
+//!   purge, the cost of a page against the size of its conversation);
 //! - [`durability`]: write, drop the store, open it again from the same place, read back;
 //! - [`several_stores`]: several stores over one database (two pools, two processes)
 //!   appending to one conversation, for stores that can be opened more than once;

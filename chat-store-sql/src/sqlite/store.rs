@@ -20,6 +20,7 @@ use crate::faults::sqlite as be;
 use crate::inserts::{
     conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
 };
+use crate::queries::{self, Database};
 use crate::rows::{
     ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
     SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
@@ -39,8 +40,7 @@ impl Dialect for SqliteRow {
 }
 
 /// What [`message`] reads.
-const MESSAGE_COLUMNS: &str =
-    "id, conversation_id, user_id, seq, role, content, metadata, created_at";
+const MESSAGE_COLUMNS: &str = Database::Sqlite.message_columns();
 
 /// The row a write's `RETURNING` gave, taken only after the statement ran to its end.
 ///
@@ -248,18 +248,7 @@ impl Store for SqliteStore {
         before: Option<ConversationId>,
         page: Limit,
     ) -> Result<Vec<Conversation>> {
-        let sql = match before {
-            None => format!(
-                "SELECT {CONVERSATION_COLUMNS}
-                 FROM conversations WHERE user_id = ?1
-                 ORDER BY id DESC LIMIT ?2"
-            ),
-            Some(_) => format!(
-                "SELECT {CONVERSATION_COLUMNS}
-                 FROM conversations WHERE user_id = ?1 AND id < ?3
-                 ORDER BY id DESC LIMIT ?2"
-            ),
-        };
+        let sql = queries::list_conversations(Database::Sqlite, before.is_some());
         let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
         if let Some(before) = before {
             query = query.bind(uuid(before));
@@ -357,19 +346,7 @@ impl Store for SqliteStore {
         let Some((ascending, bound)) = seq_bounds(order) else {
             return Ok(Vec::new());
         };
-        let sql = if ascending {
-            format!(
-                "SELECT {MESSAGE_COLUMNS}
-             FROM messages WHERE conversation_id = ?1 AND seq > ?2
-             ORDER BY seq ASC LIMIT ?3"
-            )
-        } else {
-            format!(
-                "SELECT {MESSAGE_COLUMNS}
-             FROM messages WHERE conversation_id = ?1 AND seq < ?2
-             ORDER BY seq DESC LIMIT ?3"
-            )
-        };
+        let sql = queries::list_messages(Database::Sqlite, ascending);
         let rows = sqlx::query(&sql)
             .bind(uuid(conversation))
             .bind(bound)
@@ -464,18 +441,7 @@ impl Store for SqliteStore {
         after: Option<AttachmentId>,
         page: Limit,
     ) -> Result<Vec<Attachment>> {
-        let sql = match after {
-            None => format!(
-                "SELECT {ATTACHMENT_COLUMNS}
-                 FROM attachments WHERE message_id = ?1
-                 ORDER BY id ASC LIMIT ?2"
-            ),
-            Some(_) => format!(
-                "SELECT {ATTACHMENT_COLUMNS}
-                 FROM attachments WHERE message_id = ?1 AND id > ?3
-                 ORDER BY id ASC LIMIT ?2"
-            ),
-        };
+        let sql = queries::list_attachments(Database::Sqlite, after.is_some());
         let mut query = sqlx::query(&sql).bind(uuid(message)).bind(limit(page));
         if let Some(after) = after {
             query = query.bind(uuid(after));
@@ -531,32 +497,7 @@ impl Store for SqliteStore {
         after: Option<ProviderId>,
         page: Limit,
     ) -> Result<Vec<LlmProvider>> {
-        // Shared providers and the user's own are two ranges of one index: take a page of
-        // each and merge, so the cost follows the page and not the number of providers.
-        let sql = match after {
-            None => format!(
-                "SELECT * FROM (
-                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
-                                    FROM providers WHERE owner_id IS NULL
-                                    ORDER BY id LIMIT ?2)
-                     UNION ALL
-                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
-                                    FROM providers WHERE owner_id = ?1
-                                    ORDER BY id LIMIT ?2))
-                 ORDER BY id LIMIT ?2"
-            ),
-            Some(_) => format!(
-                "SELECT * FROM (
-                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
-                                    FROM providers WHERE owner_id IS NULL AND id > ?3
-                                    ORDER BY id LIMIT ?2)
-                     UNION ALL
-                     SELECT * FROM (SELECT {PROVIDER_COLUMNS}
-                                    FROM providers WHERE owner_id = ?1 AND id > ?3
-                                    ORDER BY id LIMIT ?2))
-                 ORDER BY id LIMIT ?2"
-            ),
-        };
+        let sql = queries::list_providers(Database::Sqlite, after.is_some());
         let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
         if let Some(after) = after {
             query = query.bind(uuid(after));
