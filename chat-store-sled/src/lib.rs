@@ -167,6 +167,8 @@ impl SledConfig {
             flushes: 0.into(),
             #[cfg(test)]
             fail: false.into(),
+            #[cfg(test)]
+            hook: Default::default(),
         });
         let health = Health::new(self.path, self.min_free_space);
         Ok(SledStore {
