@@ -1,96 +1,44 @@
-//! Appends per second and newest-page reads of `SledStore`, each beside raw sled doing the
-//! same writes or reads in the same run. `cargo bench -p chat-store-sled`.
-//!
-//! Figures are medians of several rounds; the machine is shared, so read the ratios more
-//! than the absolute numbers.
+//! sled: `SledStore` beside raw sled writing the same keys and bytes, each append made
+//! durable the same way (sled's flush, then `fdatasync` of its log file), and the same
+//! range scans for pages.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chat_core::{
-    Conversation, ConversationId, Limit, Message, MessageDraft, MessageId, MessageOrder,
-    PasswordHash, Role, Store, User, UserId, time,
-};
+use chat_core::{Conversation, Message, MessageDraft, MessageOrder, Store, UserId};
 use chat_store_sled::{SledConfig, SledStore, bench_support};
 use sled::Transactional;
 
-const ROUNDS: usize = 5;
-const APPENDS_ALONE: usize = 1000;
-const APPEND_TASKS: usize = 32;
-const APPENDS_PER_TASK: usize = 60;
-const PAGE: u64 = 50;
-const PAGE_READS: usize = 2000;
-const BIG: u64 = 1_000_000;
-const SMALL: u64 = 1_000;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// "lowest–highest", to show how noisy the rounds were.
-fn spread(xs: &[f64]) -> String {
-    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{lo:.0}–{hi:.0}")
-}
-
-fn user() -> User {
-    User {
-        id: UserId::new(),
-        username: format!("b{}", UserId::new().to_string().replace('-', "")),
-        email: None,
-        password_hash: PasswordHash("x".into()),
-        created_at: time::now(),
-    }
-}
-
-fn conversation(user: UserId) -> Conversation {
-    let now = time::now();
-    Conversation {
-        id: ConversationId::new(),
-        user_id: user,
-        title: "bench".into(),
-        created_at: now,
-        updated_at: now,
-        message_count: 0,
-    }
-}
-
-fn draft(c: &Conversation, i: usize) -> MessageDraft {
-    MessageDraft {
-        id: MessageId::new(),
-        conversation_id: c.id,
-        user_id: c.user_id,
-        role: Role::User,
-        content: format!("benchmark message number {i}, of a typical short length"),
-        metadata: None,
-        created_at: time::now(),
-    }
-}
+use super::{PAGE, SMALL, conversation, draft, micros, page_limit, page_orders, throughput};
+use crate::Scale;
+use crate::report::{Better, Report, median};
 
 /// Raw sled with the store's trees and bytes: per append one transaction that bumps the
-/// conversation row and writes the message and its id index, then sled's flush and (like
-/// the store by default) `fdatasync`, each writer flushing for itself.
+/// conversation row and writes the message and its id index, then sled's flush and
+/// `fdatasync`, each writer flushing for itself.
 #[derive(Clone)]
 struct Raw {
     db: sled::Db,
     conversations: sled::Tree,
     messages: sled::Tree,
     message_ids: sled::Tree,
-    file: Option<Arc<File>>,
+    file: Arc<File>,
 }
 
 impl Raw {
-    fn open(path: &Path, sync_data: bool) -> Raw {
-        let db = sled::open(path).unwrap();
+    fn open(path: &Path) -> Raw {
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .open()
+            .expect("raw sled");
         Raw {
             conversations: db.open_tree("conversations").unwrap(),
             messages: db.open_tree("messages").unwrap(),
             message_ids: db.open_tree("message_ids").unwrap(),
-            file: sync_data.then(|| Arc::new(File::open(path.join("db")).unwrap())),
+            file: Arc::new(File::open(path.join("db")).unwrap()),
             db,
         }
     }
@@ -125,56 +73,28 @@ impl Raw {
                 })
                 .unwrap();
             raw.db.flush().unwrap();
-            if let Some(file) = &raw.file {
-                file.sync_data().unwrap();
-            }
+            raw.file.sync_data().unwrap();
         })
         .await
         .unwrap();
     }
 }
 
-/// Appends per second from `tasks` tasks, each on a conversation of its own.
-async fn appends_per_second<F, Fut>(tasks: usize, per_task: usize, append: F) -> f64
-where
-    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let append = Arc::new(append);
-    let start = Instant::now();
-    let mut handles = Vec::new();
-    for t in 0..tasks {
-        let append = Arc::clone(&append);
-        handles.push(tokio::spawn(async move {
-            for i in 0..per_task {
-                append(t, i).await;
-            }
-        }));
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-    (tasks * per_task) as f64 / start.elapsed().as_secs_f64()
-}
-
 /// One round of appends through the store, in a fresh database under `dir`.
-async fn store_round(dir: &Path, sync_data: bool, tasks: usize, per_task: usize) -> f64 {
-    let store = SledConfig::new(dir.join("store"))
-        .sync_data(sync_data)
-        .open()
-        .unwrap();
-    let u = user();
+async fn store_round(dir: &Path, tasks: usize, per_task: usize) -> f64 {
+    let store = SledConfig::new(dir.join("store")).open().unwrap();
+    let u = super::user();
     store.create_user(&u).await.unwrap();
     let mut convs = Vec::new();
     for _ in 0..tasks {
         let c = conversation(u.id);
         store.create_conversation(&c).await.unwrap();
-        convs.push(c);
+        convs.push(c.id);
     }
     let convs = Arc::new(convs);
-    appends_per_second(tasks, per_task, move |t, i| {
+    throughput(tasks, per_task, move |t, i| {
         let store = store.clone();
-        let d = draft(&convs[t], i);
+        let d = draft(convs[t], u.id, i);
         async move {
             store.append_message(d).await.unwrap();
         }
@@ -183,8 +103,8 @@ async fn store_round(dir: &Path, sync_data: bool, tasks: usize, per_task: usize)
 }
 
 /// One round of the same appends on raw sled, in a fresh database under `dir`.
-async fn raw_round(dir: &Path, sync_data: bool, tasks: usize, per_task: usize) -> f64 {
-    let raw = Raw::open(&dir.join("raw"), sync_data);
+async fn raw_round(dir: &Path, tasks: usize, per_task: usize) -> f64 {
+    let raw = Raw::open(&dir.join("raw"));
     let user = UserId::new();
     let convs: Arc<Vec<Conversation>> = Arc::new(
         (0..tasks)
@@ -196,155 +116,174 @@ async fn raw_round(dir: &Path, sync_data: bool, tasks: usize, per_task: usize) -
             .collect(),
     );
     raw.db.flush().unwrap();
-    appends_per_second(tasks, per_task, move |t, i| {
+    throughput(tasks, per_task, move |t, i| {
         let raw = raw.clone();
-        let d = draft(&convs[t], i);
+        let d = draft(convs[t].id, user, i);
         async move { raw.append(d).await }
     })
     .await
 }
 
-async fn bench_appends(sync_data: bool) {
-    let label = if sync_data {
-        "flush + fdatasync (default)"
-    } else {
-        "sled flush only"
-    };
-    println!("\nappends/s, {label}: median of {ROUNDS} rounds");
-    for (tasks, per_task) in [(1, APPENDS_ALONE), (APPEND_TASKS, APPENDS_PER_TASK)] {
-        let mut store_rates = Vec::new();
-        let mut raw_rates = Vec::new();
-        for round in 0..ROUNDS {
+/// `fdatasync` alone: writes of 100 bytes, each to a page of its own in a file already
+/// allocated (as sled's log segments are), each followed by `fdatasync`, on the same file
+/// system. The floor under one durable append.
+fn fdatasync_micros(dir: &Path, n: usize) -> f64 {
+    use std::os::unix::fs::FileExt;
+    let file = File::create(dir.join("fdatasync-probe")).unwrap();
+    file.write_all_at(&vec![0u8; 4096 * (n + 1)], 0).unwrap();
+    file.sync_all().unwrap();
+    let started = Instant::now();
+    for i in 0..n {
+        file.write_all_at(&[7u8; 100], (4096 * i) as u64).unwrap();
+        file.sync_data().unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+/// Durable appends from 1 task and from `scale.tasks`, then page reads.
+pub async fn run(report: &mut Report, scale: &Scale) {
+    report.section("store/sled");
+    let alone = if scale.full { 1000 } else { 200 };
+    let per_task = if scale.full { 60 } else { 20 };
+    let dir = tempfile::tempdir().unwrap();
+    let sync = fdatasync_micros(dir.path(), alone);
+    report.note(format!(
+        "fdatasync of a 100-byte append on this file system: {sync:.0} µs"
+    ));
+    for (tasks, per_task) in [(1, alone), (scale.tasks, per_task)] {
+        let (mut store_rates, mut raw_rates) = (Vec::new(), Vec::new());
+        for round in 0..scale.rounds {
             let dir = tempfile::tempdir().unwrap();
             // Which goes first alternates, so neither always meets the other's leftovers
             // (sled's background threads, the disk's queue).
             if round % 2 == 0 {
-                store_rates.push(store_round(dir.path(), sync_data, tasks, per_task).await);
-                raw_rates.push(raw_round(dir.path(), sync_data, tasks, per_task).await);
+                store_rates.push(store_round(dir.path(), tasks, per_task).await);
+                raw_rates.push(raw_round(dir.path(), tasks, per_task).await);
             } else {
-                raw_rates.push(raw_round(dir.path(), sync_data, tasks, per_task).await);
-                store_rates.push(store_round(dir.path(), sync_data, tasks, per_task).await);
+                raw_rates.push(raw_round(dir.path(), tasks, per_task).await);
+                store_rates.push(store_round(dir.path(), tasks, per_task).await);
             }
         }
-        let (s_spread, r_spread) = (spread(&store_rates), spread(&raw_rates));
-        let (s, r) = (median(store_rates), median(raw_rates));
-        println!(
-            "  {tasks:>2} task(s): store {s:>6.0}/s ({s_spread})   raw sled {r:>6.0}/s ({r_spread})   store/raw {:.2}",
-            s / r
+        let s = median(store_rates);
+        let name = format!("durable appends/s, {tasks} task(s)");
+        let detail = format!("mean {:.0} µs per append per task", 1e6 * tasks as f64 / s);
+        report.add(
+            name,
+            s,
+            "/s",
+            Better::Higher,
+            "raw sled, flush+fdatasync per append",
+            median(raw_rates),
+            detail,
         );
     }
+    pages(report, scale).await;
 }
 
 /// Fills a conversation with `n` messages through the store's key layout, in batches.
-fn fill(store: &SledStore, c: &Conversation, n: u64) {
+pub fn fill(store: &SledStore, c: &Conversation, n: u64) {
     const BATCH: u64 = 20_000;
     let mut seq = 1;
     while seq <= n {
         let end = (seq + BATCH - 1).min(n);
         let batch: Vec<Message> = (seq..=end)
-            .map(|s| draft(c, s as usize).with_seq(s))
+            .map(|s| draft(c.id, c.user_id, s as usize).with_seq(s))
             .collect();
         store.bench_bulk_append(c.id, &batch).unwrap();
         seq = end + 1;
     }
 }
 
-/// Microseconds per newest page through the store, and through a raw sled range scan.
-async fn page_micros(store: &SledStore, c: &Conversation) -> (f64, f64) {
-    let limit = Limit::new(PAGE).unwrap();
-    let newest = MessageOrder::Descending { before: None };
-    let start = Instant::now();
-    for _ in 0..PAGE_READS {
-        let page = store.list_messages(c.id, newest, limit).await.unwrap();
-        assert_eq!(page.len(), PAGE as usize);
-    }
-    let via_store = start.elapsed().as_secs_f64() * 1e6 / PAGE_READS as f64;
-
-    let messages = store.bench_db().open_tree("messages").unwrap();
-    let mut upper = c.id.to_bytes().to_vec();
-    upper.extend_from_slice(&[0xff; 8]);
-    let start = Instant::now();
-    for _ in 0..PAGE_READS {
-        let n = messages
-            .range(c.id.to_bytes().as_slice()..=upper.as_slice())
+/// The same page as `order` through a raw range scan of the messages tree.
+fn raw_page(messages: &sled::Tree, c: &Conversation, order: MessageOrder) -> usize {
+    let id = c.id.to_bytes();
+    let key = |seq: u64| {
+        let mut k = id.to_vec();
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    };
+    let rows: Vec<_> = match order {
+        MessageOrder::Descending { before } => messages
+            .range(key(0)..key(before.unwrap_or(u64::MAX)))
             .rev()
             .take(PAGE as usize)
             .map(|kv| kv.unwrap())
-            .collect::<Vec<_>>()
-            .len();
-        assert_eq!(n, PAGE as usize);
-    }
-    let raw = start.elapsed().as_secs_f64() * 1e6 / PAGE_READS as f64;
-    (via_store, raw)
+            .collect(),
+        MessageOrder::Ascending { after } => messages
+            .range(key(after.unwrap_or(0) + 1)..=key(u64::MAX))
+            .take(PAGE as usize)
+            .map(|kv| kv.unwrap())
+            .collect(),
+    };
+    rows.len()
 }
 
-async fn bench_pages() {
+async fn pages(report: &mut Report, scale: &Scale) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let u = user();
+    let u = super::user();
     store.create_user(&u).await.unwrap();
-    let big = conversation(u.id);
-    store.create_conversation(&big).await.unwrap();
+    let mut convs = Vec::new();
     let started = Instant::now();
-    fill(&store, &big, BIG);
-    println!(
-        "\nfilled a conversation of {BIG} messages in {:.1} s",
+    for size in [SMALL, scale.big] {
+        let c = conversation(u.id);
+        store.create_conversation(&c).await.unwrap();
+        fill(&store, &c, size);
+        convs.push((size, c));
+    }
+    report.note(format!(
+        "filled conversations of {SMALL} and {} messages in {:.1} s",
+        scale.big,
         started.elapsed().as_secs_f64()
-    );
-    let small = conversation(u.id);
-    store.create_conversation(&small).await.unwrap();
-    fill(&store, &small, SMALL);
-
-    println!("newest page of {PAGE}, µs per page: median of {ROUNDS} rounds of {PAGE_READS} reads");
-    // Rounds alternate between the two conversations, so that whatever the machine is
-    // doing meanwhile weighs on both alike.
-    let sizes = [(SMALL, &small), (BIG, &big)];
-    let mut via_store = [Vec::new(), Vec::new()];
-    let mut raw = [Vec::new(), Vec::new()];
-    for _ in 0..ROUNDS {
-        for (i, (_, c)) in sizes.iter().enumerate() {
-            let (s, r) = page_micros(&store, c).await;
-            via_store[i].push(s);
-            raw[i].push(r);
+    ));
+    let messages = store.bench_db().open_tree("messages").unwrap();
+    let reads = if scale.full { 2000 } else { 500 };
+    let mut newest = Vec::new();
+    for (size, c) in &convs {
+        for (what, order) in page_orders(*size) {
+            let (mut s, mut r) = (Vec::new(), Vec::new());
+            // The first round warms caches and is not counted.
+            for round in 0..=scale.rounds {
+                s.push(
+                    micros(reads, async || {
+                        let page = store.list_messages(c.id, order, page_limit()).await;
+                        assert_eq!(page.unwrap().len(), PAGE as usize);
+                    })
+                    .await,
+                );
+                r.push(
+                    micros(reads, async || {
+                        assert_eq!(raw_page(&messages, c, order), PAGE as usize);
+                    })
+                    .await,
+                );
+                if round == 0 {
+                    s.clear();
+                    r.clear();
+                }
+            }
+            let s = median(s);
+            if what == "newest page" {
+                newest.push(s);
+            }
+            report.add(
+                format!("{what} of {PAGE}, {size} messages"),
+                s,
+                "µs",
+                Better::Lower,
+                "raw sled range scan",
+                median(r),
+                "",
+            );
         }
     }
-    let mut results = Vec::new();
-    for (i, (n, _)) in sizes.iter().enumerate() {
-        let (s, r) = (median(via_store[i].clone()), median(raw[i].clone()));
-        println!("  {n:>9} messages: store {s:>7.1} µs   raw sled range {r:>7.1} µs");
-        results.push(s);
-    }
-    println!(
-        "  1,000,000 vs 1,000: {:.2}× (target: within 1.5×)",
-        results[1] / results[0]
+    report.add(
+        format!("newest page, {} messages", scale.big),
+        newest[1],
+        "µs",
+        Better::Lower,
+        format!("the same from {SMALL}"),
+        newest[0],
+        "target: ×0.67 or better (within 1.5×)",
     );
-
-    // Not a target, but worth knowing: the delete itself is one small transaction; the
-    // purge of what the conversation held follows in transactions of bounded size.
-    let started = Instant::now();
-    assert!(store.delete_conversation(big.id).await.unwrap());
-    println!(
-        "\ndeleting the {BIG}-message conversation, purge included: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let left = store
-        .list_messages(big.id, MessageOrder::default(), Limit::MAX)
-        .await
-        .unwrap();
-    assert!(left.is_empty());
-}
-
-fn main() {
-    // `cargo bench` passes `--bench`; anything else (a filter) is ignored on purpose.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    runtime.block_on(async {
-        bench_appends(true).await;
-        bench_appends(false).await;
-        bench_pages().await;
-    });
-    println!("\nwhole run: {:.0} s", started.elapsed().as_secs_f64());
 }
