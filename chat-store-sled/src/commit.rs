@@ -249,21 +249,10 @@ mod tests {
     use std::sync::{Arc, Mutex, mpsc};
     use std::time::Duration;
 
-    use chat_core::{Conversation, ConversationId, MessageDraft, MessageId, Role, Store, UserId};
+    use chat_core::{Store, UserId};
 
     use crate::SledStore;
-
-    fn draft(c: &Conversation) -> MessageDraft {
-        MessageDraft {
-            id: MessageId::new(),
-            conversation_id: c.id,
-            user_id: c.user_id,
-            role: Role::User,
-            content: "during a flush".into(),
-            metadata: None,
-            created_at: chat_core::time::now(),
-        }
-    }
+    use crate::tests::{conversation, draft};
 
     /// Waits until a flush has begun (and is held by the hook).
     async fn held(entered: &mut tokio::sync::mpsc::UnboundedReceiver<()>, what: &str) {
@@ -279,15 +268,7 @@ mod tests {
     async fn a_commit_during_a_flush_waits_for_the_next_flush() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let now = chat_core::time::now();
-        let c = Conversation {
-            id: ConversationId::new(),
-            user_id: UserId::new(),
-            title: "group commit".into(),
-            created_at: now,
-            updated_at: now,
-            message_count: 0,
-        };
+        let c = conversation(UserId::new());
         store.create_conversation(&c).await.unwrap();
 
         let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel::<()>();

@@ -548,7 +548,7 @@ mod tests {
 
     use super::*;
 
-    fn draft(c: &Conversation) -> MessageDraft {
+    pub(crate) fn draft(c: &Conversation) -> MessageDraft {
         MessageDraft {
             id: MessageId::new(),
             conversation_id: c.id,
@@ -600,7 +600,7 @@ mod tests {
         );
     }
 
-    fn conversation(user: UserId) -> Conversation {
+    pub(crate) fn conversation(user: UserId) -> Conversation {
         let now = time::now();
         Conversation {
             id: ConversationId::new(),

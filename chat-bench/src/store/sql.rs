@@ -281,9 +281,84 @@ pub async fn sqlite(report: &mut Report, scale: &Scale) {
             assert_eq!(rows.len() as u64, PAGE);
         };
         times.push(compare_pages(report, scale, size, &*store, conversation, raw).await);
+        sqlite_itself(report, scale, &path, size, conversation, &*store).await;
     }
     report.note(format!("filled in {:.1} s", fill.as_secs_f64()));
     newest_ratio(report, scale, &times);
+}
+
+/// The newest page through the store beside SQLite itself (rusqlite, a prepared
+/// statement, rows read into the same Rust values), on the caller's thread: what sqlx and
+/// its worker thread cost.
+async fn sqlite_itself(
+    report: &mut Report,
+    scale: &Scale,
+    path: &std::path::Path,
+    size: u64,
+    conversation: ConversationId,
+    store: &dyn Store,
+) {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .expect("opening SQLite without sqlx");
+    let id = Uuid::from(conversation);
+    let order = MessageOrder::Descending { before: None };
+    let reads = if scale.full { 300 } else { 100 };
+    let read_raw = || {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+                 FROM messages WHERE conversation_id = ?1 AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map(
+                rusqlite::params![id.as_bytes().as_slice(), i64::MAX, PAGE as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                },
+            )
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(rows.len() as u64, PAGE);
+    };
+    let (mut s, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..scale.rounds {
+        let started = Instant::now();
+        for _ in 0..reads {
+            read_raw();
+        }
+        r.push(started.elapsed().as_secs_f64() * 1e6 / reads as f64);
+        s.push(
+            super::micros(reads, async || {
+                let page = store.list_messages(conversation, order, page_limit()).await;
+                assert_eq!(page.unwrap().len() as u64, PAGE);
+            })
+            .await,
+        );
+    }
+    report.add(
+        format!("newest page of {PAGE}, {size} messages"),
+        median(s),
+        "µs",
+        Better::Lower,
+        "SQLite itself (rusqlite)",
+        median(r),
+        "",
+    );
 }
 
 /// The newest page from the large conversation beside the same from the small one.
