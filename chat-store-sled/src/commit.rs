@@ -31,11 +31,27 @@ pub(crate) struct Flusher {
     /// Makes the next flushes fail as a full disk would, for tests of what follows.
     #[cfg(test)]
     pub fail: std::sync::atomic::AtomicBool,
+    /// Runs as each flush begins, so a test can hold a flush open.
+    #[cfg(test)]
+    pub hook: Mutex<Option<FlushHook>>,
 }
+
+/// What a test runs as each flush begins.
+#[cfg(test)]
+pub(crate) type FlushHook = Arc<dyn Fn() + Send + Sync>;
 
 impl Flusher {
     pub(crate) fn flush(&self) -> Result<(), FlushError> {
         self.flushes.fetch_add(1, Ordering::Relaxed);
+        #[cfg(test)]
+        if let Some(hook) = self
+            .hook
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            hook();
+        }
         #[cfg(test)]
         if self.fail.load(Ordering::Relaxed) {
             return Err(FlushError::Sync(std::io::ErrorKind::StorageFull.into()));
@@ -95,6 +111,26 @@ impl GroupCommit {
     #[cfg(test)]
     pub(crate) fn fail_flushes(&self, fail: bool) {
         self.flusher.fail.store(fail, Ordering::Relaxed);
+    }
+
+    /// Sets (or with `None` clears) what runs as each flush begins.
+    #[cfg(test)]
+    pub(crate) fn set_hook(&self, hook: Option<FlushHook>) {
+        *self
+            .flusher
+            .hook
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = hook;
+    }
+
+    /// The highest flush number a writer has asked for.
+    #[cfg(test)]
+    pub(crate) fn wanted(&self) -> u64 {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wanted
     }
 
     /// How many flushes have run.
@@ -205,5 +241,86 @@ fn run(flusher: Arc<Flusher>, shared: Arc<Shared>, mut number: u64) {
             return;
         }
         number += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+
+    use chat_core::{Store, UserId};
+
+    use crate::SledStore;
+    use crate::tests::{conversation, draft};
+
+    /// Waits until a flush has begun (and is held by the hook).
+    async fn held(entered: &mut tokio::sync::mpsc::UnboundedReceiver<()>, what: &str) {
+        tokio::time::timeout(Duration::from_secs(10), entered.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what} never began"));
+    }
+
+    /// A writer that commits while flush N runs may have committed after N began, so it is
+    /// answered only once flush N+1 has ended. A hook holds each flush open until the test
+    /// lets it go, so the window a crash test can only hope to hit is held open here.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_during_a_flush_waits_for_the_next_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let c = conversation(UserId::new());
+        store.create_conversation(&c).await.unwrap();
+
+        let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let commit = &store.inner.commit;
+        commit.set_hook(Some(Arc::new(move || {
+            let _ = entered_tx.send(());
+            let _ = release_rx.lock().unwrap().recv();
+        })));
+
+        // Flush N begins for the first writer and is held open.
+        let first = tokio::spawn({
+            let (store, d) = (store.clone(), draft(&c));
+            async move { store.append_message(d).await }
+        });
+        held(&mut entered, "flush N").await;
+        let n = commit.flushes();
+
+        // The second writer commits meanwhile and asks for a flush.
+        let second = tokio::spawn({
+            let (store, d) = (store.clone(), draft(&c));
+            async move { store.append_message(d).await }
+        });
+        while commit.wanted() < n + 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            commit.wanted(),
+            n + 1,
+            "the second writer waits for flush N+1"
+        );
+
+        // Flush N ends: the first writer is answered, and flush N+1 begins and is held.
+        release.send(()).unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), first).await;
+        assert_eq!(first.unwrap().unwrap().unwrap().seq, 1);
+        held(&mut entered, "flush N+1").await;
+        assert_eq!(commit.flushes(), n + 1);
+
+        // While flush N+1 is held, the second writer is not answered, however long it waits.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !second.is_finished(),
+            "a writer that committed during flush N was answered before flush N+1 ended"
+        );
+
+        release.send(()).unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(10), second).await;
+        assert_eq!(second.unwrap().unwrap().unwrap().seq, 2);
+        commit.set_hook(None);
+        drop(release);
+        drop(entered);
     }
 }

@@ -167,6 +167,8 @@ impl SledConfig {
             flushes: 0.into(),
             #[cfg(test)]
             fail: false.into(),
+            #[cfg(test)]
+            hook: Default::default(),
         });
         let health = Health::new(self.path, self.min_free_space);
         Ok(SledStore {
@@ -580,7 +582,7 @@ mod tests {
 
     use super::*;
 
-    fn draft(c: &Conversation) -> MessageDraft {
+    pub(crate) fn draft(c: &Conversation) -> MessageDraft {
         MessageDraft {
             id: MessageId::new(),
             conversation_id: c.id,
@@ -632,7 +634,7 @@ mod tests {
         );
     }
 
-    fn conversation(user: UserId) -> Conversation {
+    pub(crate) fn conversation(user: UserId) -> Conversation {
         let now = time::now();
         Conversation {
             id: ConversationId::new(),

@@ -1,150 +1,41 @@
-//! Throughput and page latency of the SQL stores beside raw sqlx doing the same work.
+//! SQLite and PostgreSQL: the stores beside raw sqlx doing the same work.
 //!
-//! Run with `cargo bench -p chat-store-sql`. PostgreSQL is measured when
-//! `CHAT_BENCH_POSTGRES_URL` or `CHAT_TEST_POSTGRES_URL` is set. Prints medians of several
-//! rounds and the ratios; nothing is asserted, since timings belong to the machine.
-//!
-//! - appends per second from 1 task and from 32 tasks (each on its own conversation, as
-//!   32 users would be), against a raw baseline that inserts the same message rows with
-//!   one autocommit `INSERT … RETURNING seq` each, stepped to its end as the store does
-//!   (`fetch_all`: sqlx-sqlite's `fetch_optional` stops at the first row, before SQLite
-//!   commits, so it would time writes whose commit is never checked), and keeps `seq` in a
-//!   local counter, which is only right
-//!   for a single process (in SQLite the schema's trigger still moves the conversation's
-//!   counters for it; in PostgreSQL the baseline skips that update);
-//! - the newest page of 50 messages from a conversation of 1,000 and one of 1,000,000,
-//!   against the same SELECT through raw sqlx.
+//! - appends per second from 1 task and from `scale.tasks` (each on its own conversation,
+//!   as that many users would be), against a raw baseline that inserts the same message
+//!   rows with one autocommit `INSERT … RETURNING seq` each, stepped to its end as the
+//!   store does (`fetch_all`: sqlx-sqlite's `fetch_optional` stops at the first row,
+//!   before SQLite commits, so it would time writes whose commit is never checked), and
+//!   keeps `seq` in a local counter, which is only right for a single process (in SQLite
+//!   the schema's trigger still moves the conversation's counters for it; in PostgreSQL
+//!   the baseline skips that update);
+//! - the newest page and an `after` page of 50 messages from a conversation of 1,000 and
+//!   a large one, against the same SELECT through raw sqlx.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_core::{
-    Conversation, ConversationId, Limit, MessageDraft, MessageId, MessageOrder, PasswordHash, Role,
-    Store, User, UserId,
-};
+use chat_core::{ConversationId, MessageOrder, Store, UserId};
 use chat_store_sql::{PostgresOptions, PostgresStore, SqliteStore};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use uuid::Uuid;
 
-const ROUNDS: usize = 9;
-const CONCURRENT_TASKS: usize = 32;
-const PAGE: u64 = 50;
-const SMALL: i64 = 1_000;
-const LARGE: i64 = 1_000_000;
-const PAGE_READS: usize = 100;
+use super::{PAGE, SMALL, page_limit, page_orders};
+use crate::Scale;
+use crate::report::{Better, Report, median};
 
 type Job = Arc<dyn Fn(usize, usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-fn main() {
-    // Cargo passes --bench under `cargo bench`; `cargo test --all-targets` runs this binary
-    // without it, and a benchmark has no business running there.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("store benchmark: skipped (run it with `cargo bench -p chat-store-sql`)");
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    rt.block_on(async {
-        sqlite().await;
-        match std::env::var("CHAT_BENCH_POSTGRES_URL")
-            .or_else(|_| std::env::var("CHAT_TEST_POSTGRES_URL"))
-        {
-            Ok(url) if !url.is_empty() => postgres(&url).await,
-            _ => println!(
-                "\nPostgreSQL: skipped (set CHAT_TEST_POSTGRES_URL, e.g. from \
-                 scripts/postgres-test-db.sh)"
-            ),
-        }
-    });
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Runs `job(task, i)` for `per_task` values of `i` in each of `tasks` tasks at once;
-/// answers operations per second.
 async fn throughput(tasks: usize, per_task: usize, job: &Job) -> f64 {
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for t in 0..tasks {
-        let job = Arc::clone(job);
-        set.spawn(async move {
-            for i in 0..per_task {
-                job(t, i).await;
-            }
-        });
-    }
-    set.join_all().await;
-    (tasks * per_task) as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Mean time of one call of `read`, over `PAGE_READS` calls.
-async fn latency(read: impl AsyncFn()) -> Duration {
-    let started = Instant::now();
-    for _ in 0..PAGE_READS {
-        read().await;
-    }
-    started.elapsed() / PAGE_READS as u32
-}
-
-struct Report {
-    name: String,
-    lines: Vec<String>,
-}
-
-impl Report {
-    fn appends(&mut self, tasks: usize, store: f64, raw: f64, ratio: f64) {
-        self.lines.push(format!(
-            "  appends/s from {tasks:>2} task(s):  store {store:>8.0}   raw {raw:>8.0}   \
-             store/raw {:>4.0}%",
-            100.0 * ratio
-        ));
-    }
-
-    fn page(&mut self, size: i64, store: f64, raw: f64, ratio: f64) {
-        self.lines.push(format!(
-            "  newest {PAGE} of {size:>9}:  store {store:>6.0} µs  raw {raw:>6.0} µs   \
-             speed vs raw {:>4.0}%",
-            100.0 * ratio
-        ));
-    }
-
-    fn print(&self) {
-        println!("\n{}", self.name);
-        for line in &self.lines {
-            println!("{line}");
-        }
-    }
-}
-
-fn user() -> User {
-    User {
-        id: UserId::new(),
-        username: format!("bench{}", Uuid::now_v7().simple()),
-        email: None,
-        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-        created_at: chat_core::time::now(),
-    }
+    let job = Arc::clone(job);
+    super::throughput(tasks, per_task, move |t, i| job(t, i)).await
 }
 
 async fn conversations(store: &dyn Store, owner: UserId, n: usize) -> Vec<ConversationId> {
     let mut ids = Vec::new();
     for _ in 0..n {
-        let now = chat_core::time::now();
-        let c = Conversation {
-            id: ConversationId::new(),
-            user_id: owner,
-            title: "bench".into(),
-            created_at: now,
-            updated_at: now,
-            message_count: 0,
-        };
+        let c = super::conversation(owner);
         store
             .create_conversation(&c)
             .await
@@ -157,37 +48,29 @@ async fn conversations(store: &dyn Store, owner: UserId, n: usize) -> Vec<Conver
 fn store_append_job(store: Arc<dyn Store>, owner: UserId, convs: Arc<Vec<ConversationId>>) -> Job {
     Arc::new(move |t, i| {
         let store = Arc::clone(&store);
-        let conversation_id = convs[t];
+        let d = super::draft(convs[t], owner, i);
         Box::pin(async move {
-            store
-                .append_message(MessageDraft {
-                    id: MessageId::new(),
-                    conversation_id,
-                    user_id: owner,
-                    role: Role::User,
-                    content: format!("message {i} of task {t}, a sentence of ordinary length"),
-                    metadata: None,
-                    created_at: chat_core::time::now(),
-                })
-                .await
-                .expect("append_message");
+            store.append_message(d).await.expect("append_message");
         })
     })
 }
 
 /// Appends through the store and through `raw`, one right after the other in every round
-/// and taking turns at going first, so that the machine's changing load (other builds on a
-/// shared machine) touches both alike; the ratio is the median of the rounds' ratios.
+/// and taking turns at going first, so that the machine's changing load touches both
+/// alike.
+#[allow(clippy::too_many_arguments)]
 async fn compare_appends(
     report: &mut Report,
+    scale: &Scale,
     store: Arc<dyn Store>,
     owner: UserId,
     raw: impl Fn(Arc<Vec<ConversationId>>) -> Job,
+    baseline: &str,
     tasks: usize,
     per_task: usize,
 ) {
-    let (mut s, mut r, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
+    let (mut s, mut r) = (Vec::new(), Vec::new());
+    for round in 0..scale.rounds {
         // Fresh conversations every round, so the raw seq counters start at 1.
         let store_job = store_append_job(
             Arc::clone(&store),
@@ -204,58 +87,88 @@ async fn compare_appends(
         };
         s.push(a);
         r.push(b);
-        ratios.push(a / b);
     }
-    report.appends(tasks, median(s), median(r), median(ratios));
+    let s = median(s);
+    report.add(
+        format!("durable appends/s, {tasks} task(s)"),
+        s,
+        "/s",
+        Better::Higher,
+        baseline,
+        median(r),
+        format!("mean {:.0} µs per append per task", 1e6 * tasks as f64 / s),
+    );
 }
 
-/// Median time of the newest page through the store and through `raw`, measured as
-/// [`compare_appends`] measures; answers the store's median in µs.
-async fn compare_pages(
+/// The page reads of one conversation through the store and through `raw`, measured as
+/// [`compare_appends`] measures; answers the newest page's median through the store.
+async fn compare_pages<R, F>(
     report: &mut Report,
-    size: i64,
+    scale: &Scale,
+    size: u64,
     store: &dyn Store,
     conversation: ConversationId,
-    raw: impl AsyncFn(),
-) -> f64 {
-    let through_store = async || {
-        let page = store
-            .list_messages(
-                conversation,
-                MessageOrder::Descending { before: None },
-                Limit::new(PAGE).unwrap(),
-            )
-            .await
-            .expect("list_messages");
-        assert_eq!(page.len() as u64, PAGE);
-    };
-    let (mut s, mut r, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (a, b) = if round % 2 == 0 {
-            let a = latency(&through_store).await;
-            (a, latency(&raw).await)
-        } else {
-            let b = latency(&raw).await;
-            (latency(&through_store).await, b)
+    raw: R,
+) -> f64
+where
+    R: Fn(MessageOrder) -> F,
+    F: Future<Output = ()>,
+{
+    let reads = if scale.full { 300 } else { 100 };
+    let mut newest = f64::NAN;
+    for (what, order) in page_orders(size) {
+        let through_store = async || {
+            let page = store
+                .list_messages(conversation, order, page_limit())
+                .await
+                .expect("list_messages");
+            assert_eq!(page.len() as u64, PAGE);
         };
-        let (a, b) = (a.as_secs_f64() * 1e6, b.as_secs_f64() * 1e6);
-        s.push(a);
-        r.push(b);
-        ratios.push(b / a);
+        let raw_read = async || raw(order).await;
+        let (mut s, mut r) = (Vec::new(), Vec::new());
+        for round in 0..scale.rounds {
+            if round % 2 == 0 {
+                s.push(super::micros(reads, &through_store).await);
+                r.push(super::micros(reads, &raw_read).await);
+            } else {
+                r.push(super::micros(reads, &raw_read).await);
+                s.push(super::micros(reads, &through_store).await);
+            }
+        }
+        let s = median(s);
+        if what == "newest page" {
+            newest = s;
+        }
+        report.add(
+            format!("{what} of {PAGE}, {size} messages"),
+            s,
+            "µs",
+            Better::Lower,
+            "raw sqlx, same SELECT",
+            median(r),
+            "",
+        );
     }
-    let store_median = median(s);
-    report.page(size, store_median, median(r), median(ratios));
-    store_median
+    newest
+}
+
+/// The page query of the baseline, for `order`: (condition on seq, direction, bound).
+fn raw_order(order: MessageOrder) -> (&'static str, &'static str, i64) {
+    match order {
+        MessageOrder::Descending { before } => ("<", "DESC", before.map_or(i64::MAX, |b| b as i64)),
+        MessageOrder::Ascending { after } => (">", "ASC", after.map_or(0, |a| a as i64)),
+    }
 }
 
 // ----- SQLite -----
 
-async fn sqlite() {
+/// The SQLite comparisons.
+pub async fn sqlite(report: &mut Report, scale: &Scale) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("bench.sqlite3");
     let store = SqliteStore::open(&path).await.expect("open");
     let store: Arc<dyn Store> = Arc::new(store);
-    let owner = user();
+    let owner = super::user();
     store.create_user(&owner).await.unwrap();
 
     // The baseline gets the store's settings and pool layout (one writer, four readers, no
@@ -279,10 +192,7 @@ async fn sqlite() {
         .await
         .unwrap();
 
-    let mut report = Report {
-        name: "SQLite (WAL, synchronous = NORMAL, one writer connection)".into(),
-        lines: Vec::new(),
-    };
+    report.section("store/sqlite (WAL, synchronous = NORMAL)");
     let raw = |convs: Arc<Vec<ConversationId>>| -> Job {
         let writer = writer.clone();
         let counters: Arc<Vec<std::sync::atomic::AtomicI64>> =
@@ -312,20 +222,36 @@ async fn sqlite() {
             })
         })
     };
-    compare_appends(&mut report, Arc::clone(&store), owner.id, raw, 1, 400).await;
+    let baseline = "raw sqlx, autocommit INSERT";
+    let alone = if scale.full { 400 } else { 100 };
+    let per_task = if scale.full { 20 } else { 8 };
     compare_appends(
-        &mut report,
+        report,
+        scale,
         Arc::clone(&store),
         owner.id,
         raw,
-        CONCURRENT_TASKS,
-        20,
+        baseline,
+        1,
+        alone,
+    )
+    .await;
+    let tasks = scale.tasks;
+    compare_appends(
+        report,
+        scale,
+        Arc::clone(&store),
+        owner.id,
+        raw,
+        baseline,
+        tasks,
+        per_task,
     )
     .await;
 
     let started = Instant::now();
-    let small = sqlite_fill(&writer, owner.id, &*store, SMALL).await;
-    let large = sqlite_fill(&writer, owner.id, &*store, LARGE).await;
+    let small = sqlite_fill(&writer, owner.id, &*store, SMALL as i64).await;
+    let large = sqlite_fill(&writer, owner.id, &*store, scale.big as i64).await;
     sqlx::query("ANALYZE").execute(&writer).await.unwrap();
     // The fill left a WAL the size of the data; readers would otherwise measure their way
     // through it rather than the steady state a server runs in.
@@ -336,30 +262,116 @@ async fn sqlite() {
     let fill = started.elapsed();
 
     let mut times = Vec::new();
-    for (size, conversation) in [(SMALL, small), (LARGE, large)] {
-        let raw = async || {
+    for (size, conversation) in [(SMALL, small), (scale.big, large)] {
+        let reader = &reader;
+        let raw = async |order| {
+            let (cmp, dir, bound) = raw_order(order);
             type Row = (Uuid, Uuid, Uuid, i64, String, String, Option<String>, i64);
-            let rows: Vec<Row> = sqlx::query_as(
+            let rows: Vec<Row> = sqlx::query_as(&format!(
                 "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
-                     FROM messages WHERE conversation_id = ?1 AND seq < ?2
-                     ORDER BY seq DESC LIMIT ?3",
-            )
+                     FROM messages WHERE conversation_id = ?1 AND seq {cmp} ?2
+                     ORDER BY seq {dir} LIMIT ?3"
+            ))
             .bind(Uuid::from(conversation))
-            .bind(i64::MAX)
+            .bind(bound)
             .bind(PAGE as i64)
-            .fetch_all(&reader)
+            .fetch_all(reader)
             .await
             .expect("raw page");
             assert_eq!(rows.len() as u64, PAGE);
         };
-        times.push(compare_pages(&mut report, size, &*store, conversation, raw).await);
+        times.push(compare_pages(report, scale, size, &*store, conversation, raw).await);
+        sqlite_itself(report, scale, &path, size, conversation, &*store).await;
     }
-    report.lines.push(format!(
-        "  newest page, 1,000,000 vs 1,000 messages (store): {:.2}×   (filled in {:.1} s)",
-        times[1] / times[0],
-        fill.as_secs_f64()
-    ));
-    report.print();
+    report.note(format!("filled in {:.1} s", fill.as_secs_f64()));
+    newest_ratio(report, scale, &times);
+}
+
+/// The newest page through the store beside SQLite itself (rusqlite, a prepared
+/// statement, rows read into the same Rust values), on the caller's thread: what sqlx and
+/// its worker thread cost.
+async fn sqlite_itself(
+    report: &mut Report,
+    scale: &Scale,
+    path: &std::path::Path,
+    size: u64,
+    conversation: ConversationId,
+    store: &dyn Store,
+) {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .expect("opening SQLite without sqlx");
+    let id = Uuid::from(conversation);
+    let order = MessageOrder::Descending { before: None };
+    let reads = if scale.full { 300 } else { 100 };
+    let read_raw = || {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, conversation_id, user_id, seq, role, content, metadata, created_at
+                 FROM messages WHERE conversation_id = ?1 AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map(
+                rusqlite::params![id.as_bytes().as_slice(), i64::MAX, PAGE as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                },
+            )
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(rows.len() as u64, PAGE);
+    };
+    let (mut s, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..scale.rounds {
+        let started = Instant::now();
+        for _ in 0..reads {
+            read_raw();
+        }
+        r.push(started.elapsed().as_secs_f64() * 1e6 / reads as f64);
+        s.push(
+            super::micros(reads, async || {
+                let page = store.list_messages(conversation, order, page_limit()).await;
+                assert_eq!(page.unwrap().len() as u64, PAGE);
+            })
+            .await,
+        );
+    }
+    report.add(
+        format!("newest page of {PAGE}, {size} messages"),
+        median(s),
+        "µs",
+        Better::Lower,
+        "SQLite itself (rusqlite)",
+        median(r),
+        "",
+    );
+}
+
+/// The newest page from the large conversation beside the same from the small one.
+fn newest_ratio(report: &mut Report, scale: &Scale, times: &[f64]) {
+    report.add(
+        format!("newest page, {} messages", scale.big),
+        times[1],
+        "µs",
+        Better::Lower,
+        format!("the same from {SMALL}"),
+        times[0],
+        "target: ×0.67 or better (within 1.5×)",
+    );
 }
 
 /// A conversation of `n` messages, written in one statement.
@@ -402,7 +414,8 @@ async fn sqlite_fill(
 
 // ----- PostgreSQL -----
 
-async fn postgres(url: &str) {
+/// The PostgreSQL comparisons.
+pub async fn postgres(report: &mut Report, scale: &Scale, url: &str) {
     let schema = format!("chat_bench_{}", std::process::id());
     let mut options = PostgresOptions::default();
     options.schema = Some(schema.clone());
@@ -411,7 +424,7 @@ async fn postgres(url: &str) {
         .await
         .expect("connect");
     let store: Arc<dyn Store> = Arc::new(store.clone());
-    let owner = user();
+    let owner = super::user();
     store.create_user(&owner).await.unwrap();
 
     let connect: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
@@ -421,15 +434,13 @@ async fn postgres(url: &str) {
         .await
         .unwrap();
 
-    let mut report = Report {
-        name: "PostgreSQL (pool of 16, synchronous_commit as the server has it)".into(),
-        lines: Vec::new(),
-    };
     let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
         .fetch_one(&raw_pool)
         .await
         .unwrap();
-    report.name = format!("PostgreSQL (pool of 16, synchronous_commit = {sync})");
+    report.section(&format!(
+        "store/postgres (pool of 16, synchronous_commit = {sync})"
+    ));
     let raw = |convs: Arc<Vec<ConversationId>>| -> Job {
         let pool = raw_pool.clone();
         let counters: Arc<Vec<std::sync::atomic::AtomicI64>> =
@@ -459,20 +470,36 @@ async fn postgres(url: &str) {
             })
         })
     };
-    compare_appends(&mut report, Arc::clone(&store), owner.id, raw, 1, 100).await;
+    let baseline = "raw sqlx, autocommit INSERT";
+    let alone = if scale.full { 200 } else { 50 };
+    let per_task = if scale.full { 10 } else { 4 };
     compare_appends(
-        &mut report,
+        report,
+        scale,
         Arc::clone(&store),
         owner.id,
         raw,
-        CONCURRENT_TASKS,
-        10,
+        baseline,
+        1,
+        alone,
+    )
+    .await;
+    let tasks = scale.tasks;
+    compare_appends(
+        report,
+        scale,
+        Arc::clone(&store),
+        owner.id,
+        raw,
+        baseline,
+        tasks,
+        per_task,
     )
     .await;
 
     let started = Instant::now();
-    let small = postgres_fill(&raw_pool, owner.id, &*store, SMALL).await;
-    let large = postgres_fill(&raw_pool, owner.id, &*store, LARGE).await;
+    let small = postgres_fill(&raw_pool, owner.id, &*store, SMALL as i64).await;
+    let large = postgres_fill(&raw_pool, owner.id, &*store, scale.big as i64).await;
     sqlx::query("VACUUM ANALYZE messages")
         .execute(&raw_pool)
         .await
@@ -480,8 +507,10 @@ async fn postgres(url: &str) {
     let fill = started.elapsed();
 
     let mut times = Vec::new();
-    for (size, conversation) in [(SMALL, small), (LARGE, large)] {
-        let raw = async || {
+    for (size, conversation) in [(SMALL, small), (scale.big, large)] {
+        let pool = &raw_pool;
+        let raw = async |order| {
+            let (cmp, dir, bound) = raw_order(order);
             type Row = (
                 Uuid,
                 Uuid,
@@ -492,28 +521,24 @@ async fn postgres(url: &str) {
                 Option<String>,
                 chrono::DateTime<chrono::Utc>,
             );
-            let rows: Vec<Row> = sqlx::query_as(
+            let rows: Vec<Row> = sqlx::query_as(&format!(
                 "SELECT id, conversation_id, user_id, seq, role, content,
                         metadata::text AS metadata, created_at
-                 FROM messages WHERE conversation_id = $1 AND seq < $2
-                 ORDER BY seq DESC LIMIT $3",
-            )
+                 FROM messages WHERE conversation_id = $1 AND seq {cmp} $2
+                 ORDER BY seq {dir} LIMIT $3"
+            ))
             .bind(Uuid::from(conversation))
-            .bind(i64::MAX)
+            .bind(bound)
             .bind(PAGE as i64)
-            .fetch_all(&raw_pool)
+            .fetch_all(pool)
             .await
             .expect("raw page");
             assert_eq!(rows.len() as u64, PAGE);
         };
-        times.push(compare_pages(&mut report, size, &*store, conversation, raw).await);
+        times.push(compare_pages(report, scale, size, &*store, conversation, raw).await);
     }
-    report.lines.push(format!(
-        "  newest page, 1,000,000 vs 1,000 messages (store): {:.2}×   (filled in {:.1} s)",
-        times[1] / times[0],
-        fill.as_secs_f64()
-    ));
-    report.print();
+    report.note(format!("filled in {:.1} s", fill.as_secs_f64()));
+    newest_ratio(report, scale, &times);
 
     raw_pool.close().await;
     drop(store);
