@@ -19,6 +19,7 @@ use crate::faults::{self, SQLITE as BACKEND};
 use crate::schema::{check_versions, migrate_error};
 
 mod appends;
+mod pages;
 mod space;
 mod store;
 

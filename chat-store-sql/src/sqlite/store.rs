@@ -15,6 +15,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
+use super::pages::{page_from_json, page_sql};
 use super::{BACKEND, SqliteStore};
 use crate::faults::sqlite as be;
 use crate::inserts::{
@@ -307,14 +308,15 @@ impl Store for SqliteStore {
         let Some((ascending, bound)) = seq_bounds(order) else {
             return Ok(Vec::new());
         };
-        let sql = queries::list_messages(Database::Sqlite, ascending);
-        let rows = sqlx::query(&sql)
+        // The page comes back as one row of JSON: see `pages.rs`.
+        let folded: String = sqlx::query_scalar(&page_sql(ascending))
             .bind(uuid(conversation))
             .bind(bound)
             .bind(limit(page))
-            .fetch_all(&self.reader)
-            .await;
-        all(rows, message)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(be)?;
+        page_from_json(&folded)
     }
 
     async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
