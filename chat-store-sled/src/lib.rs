@@ -6,6 +6,7 @@ mod commit;
 mod error;
 mod health;
 mod keys;
+mod quiet;
 mod records;
 mod trees;
 
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use crate::commit::{Flusher, GroupCommit};
 use crate::error::StoreError;
 use crate::health::{DEFAULT_MIN_FREE_SPACE, Health};
+use crate::quiet::Writes;
 use crate::trees::Trees;
 
 pub use crate::error::OpenError;
@@ -176,6 +178,7 @@ impl SledConfig {
                 trees,
                 commit,
                 health,
+                writes: Writes::default(),
             }),
         })
     }
@@ -282,6 +285,7 @@ struct Inner {
     trees: Trees,
     commit: GroupCommit,
     health: Health,
+    writes: Writes,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -320,6 +324,20 @@ impl SledStore {
             .map_err(StoreError::Task)?
     }
 
+    /// Runs a read of hot keys (a session, a conversation, a page) on the caller's thread
+    /// while no write is in flight, else as [`blocking`](Self::blocking): see [`quiet`].
+    async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+    {
+        if self.inner.writes.quiet() {
+            self.inner.health.check_read()?;
+            return op(&self.inner.trees);
+        }
+        self.blocking(op).await
+    }
+
     /// Runs a write, then waits for a group flush that covers it.
     ///
     /// Answers that a write made no change (not found, a conflict) are flushed too: they
@@ -333,6 +351,7 @@ impl SledStore {
         F: FnOnce(&Trees) -> Result<T> + Send + 'static,
     {
         self.inner.health.check_write()?;
+        let _in_flight = self.inner.writes.begin();
         let inner = Arc::clone(&self.inner);
         let (result, flush) = tokio::task::spawn_blocking(move || {
             let result = op(&inner.trees);
@@ -395,7 +414,7 @@ impl Store for SledStore {
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
         let token_hash = *token_hash;
-        self.blocking(move |t| t.get_session(&token_hash)).await
+        self.read(move |t| t.get_session(&token_hash)).await
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
@@ -414,7 +433,7 @@ impl Store for SledStore {
     }
 
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        self.blocking(move |t| t.get_conversation(id)).await
+        self.read(move |t| t.get_conversation(id)).await
     }
 
     async fn list_conversations(
@@ -456,7 +475,7 @@ impl Store for SledStore {
         order: MessageOrder,
         limit: Limit,
     ) -> Result<Vec<Message>> {
-        self.blocking(move |t| t.list_messages(conversation, order, limit.get()))
+        self.read(move |t| t.list_messages(conversation, order, limit.get()))
             .await
     }
 

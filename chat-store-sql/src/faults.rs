@@ -24,6 +24,24 @@ pub(crate) fn sqlite(error: sqlx::Error) -> Error {
     classify(SQLITE, error)
 }
 
+/// What `error`, which ended a transaction several SQLite writes shared, means for each
+/// write but the one that gets `error` itself: the same kind of fault, its text as the
+/// source (an sqlx error cannot be copied).
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite_shared(error: &sqlx::Error) -> Error {
+    let source = SharedTransaction(error.to_string());
+    match reason(SQLITE, error) {
+        Some(reason) => Error::unavailable(SQLITE, reason, source),
+        None => Error::backend(SQLITE, source),
+    }
+}
+
+/// Why a write failed with others: the transaction they shared failed.
+#[cfg(feature = "sqlite")]
+#[derive(Debug, thiserror::Error)]
+#[error("the transaction this write shared with others failed: {0}")]
+struct SharedTransaction(String);
+
 /// `error` from PostgreSQL as chat-core's error.
 #[cfg(feature = "postgres")]
 pub(crate) fn postgres(error: sqlx::Error) -> Error {

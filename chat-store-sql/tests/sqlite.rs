@@ -219,3 +219,77 @@ fn a_file_that_cannot_be_opened_is_named() {
         ));
     });
 }
+
+/// Concurrent appends share transactions (`sqlite/appends.rs`); an append whose
+/// conversation is missing or whose id is taken must fail alone, and every other append of
+/// its batch must be kept, numbered without gaps.
+#[test]
+fn a_failing_append_fails_only_itself_among_concurrent_appends() {
+    use chat_core::{
+        Conversation, ConversationId, Entity, Error, MessageDraft, MessageId, Role, UserId, time,
+    };
+
+    fn draft(conversation: ConversationId, user: UserId, id: MessageId) -> MessageDraft {
+        MessageDraft {
+            id,
+            conversation_id: conversation,
+            user_id: user,
+            role: Role::User,
+            content: "in a batch".into(),
+            metadata: None,
+            created_at: time::now(),
+        }
+    }
+
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(path_in(&dir)).await.unwrap());
+        let now = time::now();
+        let c = Conversation {
+            id: ConversationId::new(),
+            user_id: UserId::new(),
+            title: "batches".into(),
+            created_at: now,
+            updated_at: now,
+            message_count: 0,
+        };
+        store.create_conversation(&c).await.unwrap();
+        let taken = store
+            .append_message(draft(c.id, c.user_id, MessageId::new()))
+            .await
+            .unwrap()
+            .id;
+
+        // Every third append names a missing conversation, every third after that a taken
+        // id; all are started before any is answered, so they meet in shared batches.
+        let mut tasks = Vec::new();
+        for n in 0..96 {
+            let d = match n % 3 {
+                0 => draft(c.id, c.user_id, MessageId::new()),
+                1 => draft(ConversationId::new(), c.user_id, MessageId::new()),
+                _ => draft(c.id, c.user_id, taken),
+            };
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(
+                async move { (n, store.append_message(d).await) },
+            ));
+        }
+        let mut seqs = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                (n, Ok(m)) if n % 3 == 0 => seqs.push(m.seq),
+                (n, Err(Error::NotFound(Entity::Conversation))) if n % 3 == 1 => {}
+                (n, Err(Error::Conflict { field: "id", .. })) if n % 3 == 2 => {}
+                (n, other) => panic!("append {n} answered {other:?}"),
+            }
+        }
+        seqs.sort_unstable();
+        assert_eq!(
+            seqs,
+            (2..=33).collect::<Vec<u64>>(),
+            "kept appends are gapless"
+        );
+        let kept = store.get_conversation(c.id).await.unwrap().unwrap();
+        assert_eq!(kept.message_count, 33);
+    });
+}

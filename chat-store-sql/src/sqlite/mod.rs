@@ -18,8 +18,12 @@ use crate::OpenError;
 use crate::faults::{self, SQLITE as BACKEND};
 use crate::schema::{check_versions, migrate_error};
 
+mod appends;
+mod pages;
 mod space;
 mod store;
+
+use appends::Appender;
 
 use space::{DEFAULT_MIN_FREE_SPACE, Space};
 
@@ -103,6 +107,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    appends: Appender,
     location: String,
     space: Arc<Space>,
 }
@@ -165,6 +170,7 @@ impl SqliteStore {
                 .acquire_timeout(options.acquire_timeout)
                 .test_before_acquire(false)
                 .connect_lazy_with(connect),
+            appends: Appender::start(writer.clone()),
             writer,
             space: Arc::new(Space::new(path.to_path_buf(), options.min_free_space)),
             location,

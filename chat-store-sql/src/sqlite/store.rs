@@ -15,6 +15,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
+use super::pages::{page_from_json, page_sql};
 use super::{BACKEND, SqliteStore};
 use crate::faults::sqlite as be;
 use crate::inserts::{
@@ -27,9 +28,7 @@ use crate::rows::{
     provider, session, user,
 };
 use crate::scan::{bind_cursor, record, scan_sql};
-use crate::values::{
-    from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, to_u64, uuid,
-};
+use crate::values::{from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, uuid};
 
 impl Dialect for SqliteRow {
     const BACKEND: &'static str = BACKEND;
@@ -49,7 +48,7 @@ const MESSAGE_COLUMNS: &str = Database::Sqlite.message_columns();
 /// commit that then fails (a full disk) goes unseen, and the row of a change that was
 /// rolled back would be answered. `fetch_all` steps the statement to its end, where the
 /// commit's error is reported; these statements return one row at most.
-fn returned<T>(rows: Result<Vec<T>, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {
+pub(super) fn returned<T>(rows: Result<Vec<T>, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {
     rows.map(|rows| rows.into_iter().next())
 }
 
@@ -286,45 +285,8 @@ impl Store for SqliteStore {
     }
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
-        self.write(async {
-            let metadata = metadata_to_text(draft.metadata.as_ref());
-            // One statement: it reads the conversation's last_seq and inserts under SQLite's
-            // write lock, which it holds from its first step, and the schema's trigger moves
-            // the counters in the same statement. So every appender, in this process or
-            // another, gets the next number, and a failed insert leaves the counters alone.
-            // It commits when it ends, so its row is taken only after that (see `returned`).
-            let inserted = sqlx::query_scalar::<_, i64>(
-                "INSERT INTO messages
-                     (id, conversation_id, user_id, seq, role, content, metadata, created_at)
-                 SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
-                 WHERE id = ?2 AND user_id = ?3
-                 RETURNING seq",
-            )
-            .bind(uuid(draft.id))
-            .bind(uuid(draft.conversation_id))
-            .bind(uuid(draft.user_id))
-            .bind(draft.role.as_str())
-            .bind(&draft.content)
-            .bind(metadata)
-            .bind(to_micros(draft.created_at))
-            .fetch_all(&self.writer)
-            .await;
-            let id_taken = found(
-                sqlx::query("SELECT 1 FROM messages WHERE id = ?1")
-                    .bind(uuid(draft.id))
-                    .fetch_optional(&self.writer),
-            );
-            let seq = insert_under(
-                BACKEND,
-                returned(inserted),
-                Entity::Message,
-                Entity::Conversation,
-                id_taken,
-            )
-            .await?;
-            Ok(draft.with_seq(to_u64(BACKEND, seq, "seq")?))
-        })
-        .await
+        // Committed in a batch with the appends queued meanwhile: see `appends.rs`.
+        self.write(self.appends.append(draft)).await
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
@@ -346,14 +308,15 @@ impl Store for SqliteStore {
         let Some((ascending, bound)) = seq_bounds(order) else {
             return Ok(Vec::new());
         };
-        let sql = queries::list_messages(Database::Sqlite, ascending);
-        let rows = sqlx::query(&sql)
+        // The page comes back as one row of JSON: see `pages.rs`.
+        let folded: String = sqlx::query_scalar(&page_sql(ascending))
             .bind(uuid(conversation))
             .bind(bound)
             .bind(limit(page))
-            .fetch_all(&self.reader)
-            .await;
-        all(rows, message)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(be)?;
+        page_from_json(&folded)
     }
 
     async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
