@@ -242,7 +242,25 @@ fn check_path(path: &Path) -> Result<(), OpenError> {
     }
 }
 
+/// How long an open waits for sled's lock: sled 0.34 releases it from a background thread
+/// after the last handle of a database is dropped, so a store closed and opened again at
+/// once (a restart inside one process, an operator command after a test) can find it still
+/// held for a moment. Another process holding it is still refused, after this wait.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn open_db(config: &SledConfig) -> Result<sled::Db, OpenError> {
+    let started = std::time::Instant::now();
+    loop {
+        match open_db_once(config) {
+            Err(OpenError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_db_once(config: &SledConfig) -> Result<sled::Db, OpenError> {
     let path = config.path.clone();
     // No periodic flush of sled's own: every write is flushed by the group commit before it
     // is answered, and a background flush would meet a full disk where no caller hears of
