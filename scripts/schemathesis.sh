@@ -27,8 +27,13 @@ EXAMPLES="${SCHEMATHESIS_EXAMPLES:-30}"
 # The checks every answer must pass. Not here: positive_data_acceptance and
 # negative_data_rejection, which need the schema to say exactly what the service accepts;
 # JSON Schema cannot (lengths after trimming, in bytes, what a URL parser takes), so the
-# document's limits are on the strict side (see chat-server/src/openapi/limits.rs).
-CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,missing_required_header,unsupported_method,allow_header_conformance,ignored_auth,use_after_free,ensure_resource_availability
+# document's limits are on the strict side (see chat-server/src/openapi/limits.rs). Nor
+# ensure_resource_availability: it expects a created object to answer until a DELETE of that
+# object's own path, and cannot know that deleting a conversation deletes its messages, so a
+# scenario "POST a message, DELETE its conversation, GET the message" fails it on a correct
+# 404 (seen in one of two CI runs, then every time with its seed). The API tests read back
+# what they create.
+CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,missing_required_header,unsupported_method,allow_header_conformance,ignored_auth,use_after_free
 
 PYTHON="${PYTHON:-python3}"
 target_dir="$(cargo metadata --format-version 1 --no-deps |
