@@ -8,8 +8,8 @@
 
 mod common;
 
+use chat_core::testkit::Tmpfs;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,54 +21,6 @@ use common::binary::Binary;
 use common::{Client, Server, service_config};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-
-/// A tmpfs of a given size, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts one of `mib` MiB, or says why not: `None` outside CI when this process may
-    /// not mount.
-    fn mount(mib: u32) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status();
-        match status {
-            Ok(s) if s.success() => Some(Self { dir }),
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but a tmpfs could not be mounted: the full-disk tests must run")
-            }
-            _ => {
-                eprintln!("cannot mount a tmpfs (not root?): skipping this full-disk case");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Gives the file system `mib` MiB in all, as an operator freeing space would.
-    fn grow(&self, mib: u32) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={mib}m")])
-            .arg(self.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "remount");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
-}
 
 /// `extra` after the short timeouts the fault tests run with.
 fn with_timeouts<'a>(extra: &[&'a str]) -> Vec<&'a str> {

@@ -13,9 +13,8 @@
 
 #![cfg(all(feature = "sqlite", feature = "postgres"))]
 
+use chat_core::testkit::Tmpfs;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -191,54 +190,6 @@ async fn sqlite_full_database_refuses_writes_then_resumes() {
 }
 
 // ----- SQLite: a full disk -----
-
-/// A tmpfs of a given size, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts one of `mib` MiB, or says why not: `None` outside CI when this process may
-    /// not mount.
-    fn mount(mib: u32) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status();
-        match status {
-            Ok(s) if s.success() => Some(Self { dir }),
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but a tmpfs could not be mounted: the full-disk case must run")
-            }
-            _ => {
-                eprintln!("cannot mount a tmpfs (not root?): skipping the full-disk case");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Gives the file system `mib` MiB in all, as an operator freeing space would.
-    fn grow(&self, mib: u32) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={mib}m")])
-            .arg(self.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "remount");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
-}
 
 /// On a disk that really fills, SQLite fails the commit itself (the statement has already
 /// produced its row): no write may be acknowledged that was not kept, whichever kind it

@@ -71,11 +71,13 @@ mod fixtures;
 mod macros;
 pub mod model;
 pub mod several_stores;
+mod tmpfs;
 
 #[doc(hidden)]
 pub use tokio as __tokio;
 
 pub use model::DEFAULT_PROPTEST_CASES;
+pub use tmpfs::Tmpfs;
 
 /// How [`store_tests!`](crate::store_tests) runs a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
