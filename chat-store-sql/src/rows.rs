@@ -43,11 +43,16 @@ pub(crate) trait Dialect: Row {
     fn time(&self, column: &str) -> Result<DateTime<Utc>>;
 }
 
-/// The plain values of a row, read the same way from either database.
+/// The values of a row, read the same way from either database and either driver.
 ///
-/// Implemented once for every [`Dialect`] whose driver decodes these types, so the bounds
-/// are written here and not on every mapper.
-pub(crate) trait Columns: Dialect {
+/// Implemented once for every sqlx [`Dialect`] whose driver decodes these types, so the
+/// bounds are written here and not on every mapper, and by the SQLite store's own reads
+/// for rusqlite's rows.
+pub(crate) trait Columns {
+    /// `"sqlite"` or `"postgres"`, as errors name it.
+    const BACKEND: &'static str;
+    /// The time in `column`, decoded the way this database stores times.
+    fn time(&self, column: &str) -> Result<DateTime<Utc>>;
     /// An id.
     fn id<T: From<Uuid>>(&self, column: &str) -> Result<T>;
     /// An id that may be NULL.
@@ -74,6 +79,12 @@ where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
+    const BACKEND: &'static str = <R as Dialect>::BACKEND;
+
+    fn time(&self, column: &str) -> Result<DateTime<Utc>> {
+        Dialect::time(self, column)
+    }
+
     fn id<T: From<Uuid>>(&self, column: &str) -> Result<T> {
         get::<R, Uuid>(self, column).map(T::from)
     }
@@ -95,7 +106,7 @@ where
     }
 
     fn count(&self, column: &str) -> Result<u64> {
-        to_u64(R::BACKEND, get(self, column)?, column)
+        to_u64(<R as Dialect>::BACKEND, get(self, column)?, column)
     }
 
     fn flag(&self, column: &str) -> Result<bool> {

@@ -6,7 +6,9 @@
 //! row-value comparison, so each page is one index range.
 
 use chat_core::{Record, RecordKind, Result, ScanCursor, UserAccount};
+#[cfg(feature = "postgres")]
 use sqlx::query::Query;
+#[cfg(feature = "postgres")]
 use sqlx::{Database, Encode, Type};
 use uuid::Uuid;
 
@@ -61,10 +63,40 @@ pub(crate) fn scan_sql(
     }
 }
 
-/// Binds the key of `from`'s cursor, if it has one, as [`scan_sql`] numbers it; the caller
-/// binds the limit after it.
+/// One value of a cursor's key, as the databases store it.
+#[derive(Debug, Clone)]
+pub(crate) enum KeyPart {
+    Id(Uuid),
+    Bytes(Vec<u8>),
+    Int(i64),
+}
+
+/// The key of `from`'s cursor, if it has one, in the order [`scan_sql`] numbers its
+/// parameters; the caller binds the limit after it.
+pub(crate) fn cursor_key(from: &ScanCursor) -> Vec<KeyPart> {
+    let id = |id: [u8; 16]| KeyPart::Id(Uuid::from_bytes(id));
+    match *from {
+        ScanCursor::Users(Some(k)) => vec![id(k.to_bytes())],
+        ScanCursor::Sessions(Some(token)) => vec![KeyPart::Bytes(token.0.to_vec())],
+        ScanCursor::Providers(Some(k)) => vec![id(k.to_bytes())],
+        ScanCursor::Configs(Some((user, provider))) => {
+            vec![id(user.to_bytes()), id(provider.to_bytes())]
+        }
+        ScanCursor::Conversations(Some(k)) => vec![id(k.to_bytes())],
+        // A seq beyond the databases' 64-bit integers is past every message.
+        ScanCursor::Messages(Some((conversation, seq))) => vec![
+            id(conversation.to_bytes()),
+            KeyPart::Int(i64::try_from(seq).unwrap_or(i64::MAX)),
+        ],
+        ScanCursor::Attachments(Some(k)) => vec![id(k.to_bytes())],
+        _ => Vec::new(),
+    }
+}
+
+/// Binds the key of `from`'s cursor to an sqlx query, as [`cursor_key`] lists it.
+#[cfg(feature = "postgres")]
 pub(crate) fn bind_cursor<'q, DB>(
-    query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    mut query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
     from: &ScanCursor,
 ) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
 where
@@ -73,22 +105,14 @@ where
     Vec<u8>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
 {
-    let id = |id: [u8; 16]| Uuid::from_bytes(id);
-    match *from {
-        ScanCursor::Users(Some(k)) => query.bind(id(k.to_bytes())),
-        ScanCursor::Sessions(Some(token)) => query.bind(token.0.to_vec()),
-        ScanCursor::Providers(Some(k)) => query.bind(id(k.to_bytes())),
-        ScanCursor::Configs(Some((user, provider))) => query
-            .bind(id(user.to_bytes()))
-            .bind(id(provider.to_bytes())),
-        ScanCursor::Conversations(Some(k)) => query.bind(id(k.to_bytes())),
-        // A seq beyond the databases' 64-bit integers is past every message.
-        ScanCursor::Messages(Some((conversation, seq))) => query
-            .bind(id(conversation.to_bytes()))
-            .bind(i64::try_from(seq).unwrap_or(i64::MAX)),
-        ScanCursor::Attachments(Some(k)) => query.bind(id(k.to_bytes())),
-        _ => query,
+    for part in cursor_key(from) {
+        query = match part {
+            KeyPart::Id(id) => query.bind(id),
+            KeyPart::Bytes(bytes) => query.bind(bytes),
+            KeyPart::Int(n) => query.bind(n),
+        };
     }
+    query
 }
 
 fn has_key(from: &ScanCursor) -> bool {

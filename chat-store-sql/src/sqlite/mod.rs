@@ -19,11 +19,12 @@ use crate::faults::{self, SQLITE as BACKEND};
 use crate::schema::{check_versions, migrate_error};
 
 mod appends;
-mod pages;
+mod readers;
 mod space;
 mod store;
 
 use appends::Appender;
+use readers::Readers;
 
 use space::{DEFAULT_MIN_FREE_SPACE, Space};
 
@@ -94,7 +95,8 @@ impl Default for SqliteOptions {
 /// take SQLite's write lock when they begin (`BEGIN IMMEDIATE`), so writers in this process
 /// queue without spinning and writers in other processes wait up to
 /// [`busy_timeout`](SqliteOptions::busy_timeout) rather than fail part-way through. Reads use
-/// a pool of their own and run beside writes.
+/// connections of their own, through SQLite's own API rather than sqlx, and run beside
+/// writes.
 ///
 /// A write answers `Ok` only after its commit succeeded. A full disk answers
 /// [`Unavailable::OutOfSpace`](chat_core::Unavailable::OutOfSpace), before the write starts
@@ -106,7 +108,7 @@ impl Default for SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
-    reader: SqlitePool,
+    readers: Readers,
     appends: Appender,
     location: String,
     space: Arc<Space>,
@@ -161,15 +163,17 @@ impl SqliteStore {
             // before every use would only add a round trip to its thread.
             .test_before_acquire(false)
             .after_release(still_usable)
-            .connect_with(connect.clone())
+            .connect_with(connect)
             .await
             .map_err(connect_error)?;
         let store = Self {
-            reader: SqlitePoolOptions::new()
-                .max_connections(options.max_readers.max(1))
-                .acquire_timeout(options.acquire_timeout)
-                .test_before_acquire(false)
-                .connect_lazy_with(connect),
+            // Opened once the writer has created the file and put it in WAL mode.
+            readers: Readers::new(
+                path.to_path_buf(),
+                options.max_readers,
+                options.busy_timeout,
+                options.acquire_timeout,
+            ),
             appends: Appender::start(writer.clone()),
             writer,
             space: Arc::new(Space::new(path.to_path_buf(), options.min_free_space)),
@@ -217,7 +221,7 @@ impl SqliteStore {
 
     /// Closes every connection, waiting for operations in flight.
     pub async fn close(&self) {
-        self.reader.close().await;
+        self.readers.close();
         self.writer.close().await;
     }
 

@@ -11,11 +11,14 @@ use chat_core::{
     import_plain, provider_name_key, username_key,
 };
 use chrono::{DateTime, Utc};
+use rusqlite::params;
+use rusqlite::params_from_iter;
+use rusqlite::types::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::pages::{page_from_json, page_sql};
+use super::readers::{blob, key_value, keyset, query_all, query_one, sqlite};
 use super::{BACKEND, SqliteStore};
 use crate::faults::sqlite as be;
 use crate::inserts::{
@@ -24,10 +27,10 @@ use crate::inserts::{
 use crate::queries::{self, Database};
 use crate::rows::{
     ATTACHMENT_COLUMNS, CONFIG_COLUMNS, CONVERSATION_COLUMNS, Dialect, PROVIDER_COLUMNS,
-    SESSION_COLUMNS, USER_COLUMNS, all, attachment, config, conversation, get, message, one,
-    provider, session, user,
+    SESSION_COLUMNS, USER_COLUMNS, attachment, config, conversation, get, message, one, provider,
+    session, user,
 };
-use crate::scan::{bind_cursor, record, scan_sql};
+use crate::scan::{cursor_key, record, scan_sql};
 use crate::values::{from_micros, limit, metadata_to_text, seq_bounds, to_i64, to_micros, uuid};
 
 impl Dialect for SqliteRow {
@@ -90,11 +93,9 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<()> {
         self.space.check_ping()?;
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
+        self.readers
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sqlite))
             .await
-            .map_err(be)?;
-        Ok(())
     }
 
     async fn create_user(&self, user: &User) -> Result<()> {
@@ -123,21 +124,18 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
-        let found = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-            .bind(uuid(id))
-            .fetch_optional(&self.reader)
-            .await;
-        one(found, user)
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+        self.readers
+            .read(move |c| query_one(c, &sql, [uuid(id)], |r| user(r)))
+            .await
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
-        let found = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username_key = ?1"
-        ))
-        .bind(username_key(username))
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, user)
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?1");
+        let key = username_key(username);
+        self.readers
+            .read(move |c| query_one(c, &sql, params![key], |r| user(r)))
+            .await
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
@@ -171,13 +169,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_session(&self, token_hash: &TokenHash) -> Result<Option<Session>> {
-        let found = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
-        ))
-        .bind(&token_hash.0[..])
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, session)
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1");
+        let hash = token_hash.0;
+        self.readers
+            .read(move |c| query_one(c, &sql, params![&hash[..]], |r| session(r)))
+            .await
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool> {
@@ -232,13 +228,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        let found = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
-        ))
-        .bind(uuid(id))
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, conversation)
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1");
+        self.readers
+            .read(move |c| query_one(c, &sql, params![uuid(id)], |r| conversation(r)))
+            .await
     }
 
     async fn list_conversations(
@@ -248,12 +241,10 @@ impl Store for SqliteStore {
         page: Limit,
     ) -> Result<Vec<Conversation>> {
         let sql = queries::list_conversations(Database::Sqlite, before.is_some());
-        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
-        if let Some(before) = before {
-            query = query.bind(uuid(before));
-        }
-        let rows = query.fetch_all(&self.reader).await;
-        all(rows, conversation)
+        let params = keyset(blob(user), page, before);
+        self.readers
+            .read(move |c| query_all(c, &sql, params_from_iter(params), |r| conversation(r)))
+            .await
     }
 
     async fn rename_conversation(
@@ -290,13 +281,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {
-        let found = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
-        ))
-        .bind(uuid(id))
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, message)
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+        self.readers
+            .read(move |c| query_one(c, &sql, params![uuid(id)], |r| message(r)))
+            .await
     }
 
     async fn list_messages(
@@ -308,15 +296,13 @@ impl Store for SqliteStore {
         let Some((ascending, bound)) = seq_bounds(order) else {
             return Ok(Vec::new());
         };
-        // The page comes back as one row of JSON: see `pages.rs`.
-        let folded: String = sqlx::query_scalar(&page_sql(ascending))
-            .bind(uuid(conversation))
-            .bind(bound)
-            .bind(limit(page))
-            .fetch_one(&self.reader)
+        let sql = queries::list_messages(Database::Sqlite, ascending);
+        self.readers
+            .read(move |c| {
+                let params = params![uuid(conversation), bound, limit(page)];
+                query_all(c, &sql, params, |r| message(r))
+            })
             .await
-            .map_err(be)?;
-        page_from_json(&folded)
     }
 
     async fn delete_message(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool> {
@@ -389,13 +375,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
-        let found = sqlx::query(&format!(
-            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1"
-        ))
-        .bind(uuid(id))
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, attachment)
+        let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1");
+        self.readers
+            .read(move |c| query_one(c, &sql, params![uuid(id)], |r| attachment(r)))
+            .await
     }
 
     async fn list_attachments(
@@ -405,12 +388,10 @@ impl Store for SqliteStore {
         page: Limit,
     ) -> Result<Vec<Attachment>> {
         let sql = queries::list_attachments(Database::Sqlite, after.is_some());
-        let mut query = sqlx::query(&sql).bind(uuid(message)).bind(limit(page));
-        if let Some(after) = after {
-            query = query.bind(uuid(after));
-        }
-        let rows = query.fetch_all(&self.reader).await;
-        all(rows, attachment)
+        let params = keyset(blob(message), page, after);
+        self.readers
+            .read(move |c| query_all(c, &sql, params_from_iter(params), |r| attachment(r)))
+            .await
     }
 
     async fn delete_attachment(&self, id: AttachmentId) -> Result<bool> {
@@ -445,13 +426,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_provider(&self, id: ProviderId) -> Result<Option<LlmProvider>> {
-        let found = sqlx::query(&format!(
-            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = ?1"
-        ))
-        .bind(uuid(id))
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, provider)
+        let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = ?1");
+        self.readers
+            .read(move |c| query_one(c, &sql, params![uuid(id)], |r| provider(r)))
+            .await
     }
 
     async fn list_providers(
@@ -461,12 +439,10 @@ impl Store for SqliteStore {
         page: Limit,
     ) -> Result<Vec<LlmProvider>> {
         let sql = queries::list_providers(Database::Sqlite, after.is_some());
-        let mut query = sqlx::query(&sql).bind(uuid(user)).bind(limit(page));
-        if let Some(after) = after {
-            query = query.bind(uuid(after));
-        }
-        let rows = query.fetch_all(&self.reader).await;
-        all(rows, provider)
+        let params = keyset(blob(user), page, after);
+        self.readers
+            .read(move |c| query_all(c, &sql, params_from_iter(params), |r| provider(r)))
+            .await
     }
 
     async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
@@ -521,14 +497,11 @@ impl Store for SqliteStore {
         user: UserId,
         provider: ProviderId,
     ) -> Result<Option<UserLlmConfig>> {
-        let found = sqlx::query(&format!(
-            "SELECT {CONFIG_COLUMNS} FROM configs WHERE user_id = ?1 AND provider_id = ?2"
-        ))
-        .bind(uuid(user))
-        .bind(uuid(provider))
-        .fetch_optional(&self.reader)
-        .await;
-        one(found, config)
+        let sql =
+            format!("SELECT {CONFIG_COLUMNS} FROM configs WHERE user_id = ?1 AND provider_id = ?2");
+        self.readers
+            .read(move |c| query_one(c, &sql, params![uuid(user), uuid(provider)], |r| config(r)))
+            .await
     }
 
     async fn update_config(
@@ -572,14 +545,12 @@ impl Store for SqliteStore {
 
     async fn scan(&self, from: ScanCursor, page: Limit) -> Result<Vec<Record>> {
         let sql = scan_sql(&from, MESSAGE_COLUMNS, |n| format!("?{n}"));
-        let query = bind_cursor(sqlx::query(&sql), &from);
-        let rows = query
-            .bind(limit(page))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(be)?;
+        let mut params: Vec<Value> = cursor_key(&from).into_iter().map(key_value).collect();
+        params.push(Value::Integer(limit(page)));
         let kind = from.kind();
-        rows.iter().map(|row| record(kind, row)).collect()
+        self.readers
+            .read(move |c| query_all(c, &sql, params_from_iter(params), |row| record(kind, row)))
+            .await
     }
 
     async fn import(&self, record: &Record) -> Result<bool> {
@@ -639,14 +610,10 @@ impl Store for SqliteStore {
                  WHERE updated_at < ?1 AND id > ?3 ORDER BY id LIMIT ?2"
             ),
         };
-        let mut query = sqlx::query(&sql)
-            .bind(to_micros(updated_before))
-            .bind(limit(page));
-        if let Some(after) = after {
-            query = query.bind(uuid(after));
-        }
-        let rows = query.fetch_all(&self.reader).await;
-        all(rows, conversation)
+        let params = keyset(Value::Integer(to_micros(updated_before)), page, after);
+        self.readers
+            .read(move |c| query_all(c, &sql, params_from_iter(params), |r| conversation(r)))
+            .await
     }
 }
 
