@@ -24,15 +24,36 @@ pub(crate) fn sqlite(error: sqlx::Error) -> Error {
     classify(SQLITE, error)
 }
 
+/// `error` from SQLite's own API (the SQLite store's reads and appends, which do not go
+/// through sqlx) as chat-core's error.
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite_native(error: rusqlite::Error) -> Error {
+    match native_reason(&error) {
+        Some(reason) => Error::unavailable(SQLITE, reason, error),
+        None => Error::backend(SQLITE, error),
+    }
+}
+
 /// What `error`, which ended a transaction several SQLite writes shared, means for each
 /// write but the one that gets `error` itself: the same kind of fault, its text as the
-/// source (an sqlx error cannot be copied).
+/// source (the driver's error cannot be copied).
 #[cfg(feature = "sqlite")]
-pub(crate) fn sqlite_shared(error: &sqlx::Error) -> Error {
+pub(crate) fn sqlite_native_shared(error: &rusqlite::Error) -> Error {
     let source = SharedTransaction(error.to_string());
-    match reason(SQLITE, error) {
+    match native_reason(error) {
         Some(reason) => Error::unavailable(SQLITE, reason, source),
         None => Error::backend(SQLITE, source),
+    }
+}
+
+/// Why `error` from SQLite's own API means the store cannot serve now, if it does: a full
+/// disk, or a database file that cannot be opened.
+#[cfg(feature = "sqlite")]
+fn native_reason(error: &rusqlite::Error) -> Option<Unavailable> {
+    match error.sqlite_error_code()? {
+        rusqlite::ErrorCode::DiskFull => Some(Unavailable::OutOfSpace),
+        rusqlite::ErrorCode::CannotOpen => Some(Unavailable::Unreachable),
+        _ => None,
     }
 }
 

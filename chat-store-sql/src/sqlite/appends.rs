@@ -1,4 +1,4 @@
-//! Appends batched into shared transactions (group commit).
+//! Appends batched into shared transactions (group commit), run through SQLite's own API.
 //!
 //! SQLite has one writer at a time, so concurrent appends queue for the writer connection
 //! anyway. Each one committing on its own pays a pool hand-off, a commit and a WAL write
@@ -7,32 +7,55 @@
 //! each: an append is acknowledged only after the commit that holds it succeeded, at the
 //! store's `synchronous` setting, exactly as before.
 //!
+//! The batch runs whole on one blocking thread, on a rusqlite connection of the appender's
+//! own: through sqlx every statement was a round trip to the connection's thread, and a
+//! batch of a few hundred appends spent its time in those hand-offs. While it runs, the
+//! task holds the store's sqlx writer connection, so the store's other writes wait in
+//! that pool's queue, as they did behind a batch before, rather than in SQLite's
+//! sleep-and-retry busy handler.
+//!
 //! An append's own failure (its conversation is gone or not the caller's, its id is
 //! taken) fails only that append: its statement is rolled back by SQLite on its own and
 //! the transaction goes on. Any other error in a statement (a full disk, say) may have
-//! rolled back the whole transaction, so that append is answered with its error and the
-//! others are run again in a fresh transaction: nothing of theirs was acknowledged. A
-//! failed `BEGIN` or `COMMIT` fails every append of the batch.
+//! rolled back the whole transaction, so that append is answered with its error, what is
+//! left of the transaction is rolled back, and the others are run again in a fresh
+//! transaction: nothing of theirs was acknowledged. A failed `BEGIN` or `COMMIT` fails
+//! every append of the batch.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chat_core::{Entity, Error, Message, MessageDraft, Result, Unavailable};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use sqlx::sqlite::SqlitePool;
-use sqlx::{Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::BACKEND;
-use super::store::returned;
-use crate::faults::{self, sqlite as be};
-use crate::inserts::{found, insert_under};
+use super::{BACKEND, SqliteSynchronous};
+use crate::faults::{sqlite_native as be, sqlite_native_shared};
 use crate::values::{metadata_to_text, to_micros, to_u64, uuid};
 
 /// Most appends one transaction takes, so that other writes waiting for the writer
 /// connection are not held up behind an unbounded batch.
 const MAX_BATCH: usize = 256;
 
-/// The append task is gone: the runtime that ran it has shut down.
+/// One statement per append: it reads the conversation's last_seq and inserts under
+/// SQLite's write lock, and the schema's trigger moves the counters in the same statement.
+/// So every appender, in this process or another, gets the next number, and a failed
+/// insert leaves the counters alone (SQLite backs out a failed statement on its own).
+const INSERT: &str = "INSERT INTO messages
+         (id, conversation_id, user_id, seq, role, content, metadata, created_at)
+     SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
+     WHERE id = ?2 AND user_id = ?3
+     RETURNING seq";
+
+/// Why an append could not be run.
 #[derive(Debug, thiserror::Error)]
-#[error("the SQLite store's append task has stopped")]
-struct Stopped;
+enum Stopped {
+    #[error("the SQLite store's append task has stopped")]
+    Task,
+    #[error("the SQLite store is closed")]
+    Closed,
+}
 
 /// One append waiting for its transaction.
 struct Pending {
@@ -44,15 +67,71 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct Appender {
     queue: mpsc::UnboundedSender<Pending>,
+    connection: Shared,
+}
+
+/// The appender's connection, opened when first needed and again after one is lost. The
+/// lock is held for a whole batch; the store takes it only to set test limits.
+#[derive(Clone)]
+struct Shared {
+    connection: Arc<Mutex<Option<Connection>>>,
+    open: Arc<dyn Fn() -> rusqlite::Result<Connection> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Runs `work` on the connection, opening one if there is none; a connection left
+    /// inside a transaction it cannot end is dropped, so the next call opens a fresh one.
+    fn with<T>(&self, work: impl FnOnce(&mut Connection) -> T) -> rusqlite::Result<T> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some((self.open)()?);
+        }
+        let connection = slot.as_mut().expect("opened above");
+        let answer = work(connection);
+        if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
+            *slot = None;
+        }
+        Ok(answer)
+    }
 }
 
 impl Appender {
     /// Starts the append task on the current Tokio runtime; it ends when the last
-    /// `Appender` is dropped.
-    pub(crate) fn start(writer: SqlitePool) -> Self {
+    /// `Appender` is dropped. Its connection to `path` commits at `synchronous`.
+    pub(crate) fn start(
+        writer: SqlitePool,
+        path: &Path,
+        synchronous: SqliteSynchronous,
+        busy_timeout: std::time::Duration,
+    ) -> Self {
+        let path = path.to_path_buf();
+        let connection = Shared {
+            connection: Arc::new(Mutex::new(None)),
+            open: Arc::new(move || {
+                let connection = Connection::open(&path)?;
+                connection.busy_timeout(busy_timeout)?;
+                // Per connection in SQLite: the same as sqlx sets on the writer.
+                connection.pragma_update(None, "foreign_keys", true)?;
+                let synchronous = match synchronous {
+                    SqliteSynchronous::Normal => "NORMAL",
+                    SqliteSynchronous::Full => "FULL",
+                };
+                connection.pragma_update(None, "synchronous", synchronous)?;
+                Ok(connection)
+            }),
+        };
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, pending));
-        Self { queue }
+        tokio::spawn(run(writer, connection.clone(), pending));
+        Self { queue, connection }
     }
 
     /// Appends `draft` once the transaction that holds it has committed.
@@ -60,19 +139,46 @@ impl Appender {
         let (answer, answered) = oneshot::channel();
         self.queue
             .send(Pending { draft, answer })
-            .map_err(|_| stopped())?;
-        answered.await.map_err(|_| stopped())?
+            .map_err(|_| stopped(Stopped::Task))?;
+        answered.await.map_err(|_| stopped(Stopped::Task))?
+    }
+
+    /// Runs `work` on the appender's connection, between batches.
+    pub(crate) async fn with_connection<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || connection.with(work))
+            .await
+            .map_err(|_| stopped(Stopped::Task))?
+            .and_then(|answer| answer)
+            .map_err(be)
     }
 }
 
-fn stopped() -> Error {
-    Error::unavailable(BACKEND, Unavailable::Unreachable, Stopped)
+fn stopped(why: Stopped) -> Error {
+    Error::unavailable(BACKEND, Unavailable::Unreachable, why)
 }
 
-async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>) {
+async fn run(writer: SqlitePool, connection: Shared, mut queue: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit(&writer, std::mem::take(&mut batch)).await;
+        let todo = std::mem::take(&mut batch);
+        // Held, unused, until the batch is done: the other writes queue behind it.
+        let Ok(turn) = writer.acquire().await else {
+            // The pool only refuses once the store is closed.
+            for pending in todo {
+                let _ = pending.answer.send(Err(stopped(Stopped::Closed)));
+            }
+            continue;
+        };
+        let connection = connection.clone();
+        let done = tokio::task::spawn_blocking(move || commit(&connection, todo)).await;
+        drop(turn);
+        // A batch whose thread panicked has dropped its answers: each caller hears that
+        // the task stopped, and nothing it did not see committed is acknowledged.
+        let _ = done;
     }
 }
 
@@ -80,14 +186,17 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>) {
 enum Failure {
     /// The append at this index failed for a reason that may have ended the transaction.
     Append(usize, Error),
-    /// `BEGIN` or `COMMIT` failed.
-    Transaction(sqlx::Error),
+    /// `BEGIN` or `COMMIT` failed, or no connection could be opened.
+    Transaction(rusqlite::Error),
 }
 
 /// Runs `todo` in as few transactions as its failures allow and answers each append.
-async fn commit(writer: &SqlitePool, mut todo: Vec<Pending>) {
+fn commit(connection: &Shared, mut todo: Vec<Pending>) {
     while !todo.is_empty() {
-        match attempt(writer, &todo).await {
+        let attempt = connection
+            .with(|c| attempt(c, &todo))
+            .unwrap_or_else(|error| Err(Failure::Transaction(error)));
+        match attempt {
             Ok(outcomes) => {
                 for (Pending { draft, answer }, outcome) in todo.into_iter().zip(outcomes) {
                     // A caller that gave up no longer listens; its append stands.
@@ -99,13 +208,8 @@ async fn commit(writer: &SqlitePool, mut todo: Vec<Pending>) {
                 let _ = todo.remove(at).answer.send(Err(error));
             }
             Err(Failure::Transaction(error)) => {
-                let mut todo = todo.into_iter();
-                let first = todo.next();
                 for pending in todo {
-                    let _ = pending.answer.send(Err(faults::sqlite_shared(&error)));
-                }
-                if let Some(first) = first {
-                    let _ = first.answer.send(Err(be(error)));
+                    let _ = pending.answer.send(Err(sqlite_native_shared(&error)));
                 }
                 return;
             }
@@ -114,61 +218,84 @@ async fn commit(writer: &SqlitePool, mut todo: Vec<Pending>) {
 }
 
 /// One transaction over `todo`: each append's seq, or its own failure (a conflict, a
-/// missing conversation).
-async fn attempt(writer: &SqlitePool, todo: &[Pending]) -> Result<Vec<Result<u64>>, Failure> {
+/// missing conversation). Whatever it leaves open, [`Shared::with`] rolls back.
+fn attempt(connection: &mut Connection, todo: &[Pending]) -> Result<Vec<Result<u64>>, Failure> {
     // Taking the write lock up front: see `SqliteStore::write_tx`.
-    let mut tx = writer
-        .begin_with("BEGIN IMMEDIATE")
-        .await
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
         .map_err(Failure::Transaction)?;
     let mut outcomes = Vec::with_capacity(todo.len());
     for (at, pending) in todo.iter().enumerate() {
-        match insert(&mut tx, &pending.draft).await {
+        match insert(connection, &pending.draft) {
             Ok(seq) => outcomes.push(Ok(seq)),
             Err(e @ (Error::Conflict { .. } | Error::NotFound(_))) => outcomes.push(Err(e)),
-            // Dropping `tx` rolls back whatever SQLite kept of the transaction.
             Err(e) => return Err(Failure::Append(at, e)),
         }
     }
-    tx.commit().await.map_err(Failure::Transaction)?;
+    connection
+        .execute_batch("COMMIT")
+        .map_err(Failure::Transaction)?;
     Ok(outcomes)
 }
 
-/// Inserts one message inside `tx` and answers its seq.
-async fn insert(tx: &mut Transaction<'static, Sqlite>, draft: &MessageDraft) -> Result<u64> {
-    let metadata = metadata_to_text(draft.metadata.as_ref());
-    // One statement: it reads the conversation's last_seq and inserts under SQLite's write
-    // lock, and the schema's trigger moves the counters in the same statement. So every
-    // appender, in this process or another, gets the next number, and a failed insert
-    // leaves the counters alone (SQLite backs out a failed statement on its own).
-    let inserted = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO messages
-             (id, conversation_id, user_id, seq, role, content, metadata, created_at)
-         SELECT ?1, id, user_id, last_seq + 1, ?4, ?5, ?6, ?7 FROM conversations
-         WHERE id = ?2 AND user_id = ?3
-         RETURNING seq",
-    )
-    .bind(uuid(draft.id))
-    .bind(uuid(draft.conversation_id))
-    .bind(uuid(draft.user_id))
-    .bind(draft.role.as_str())
-    .bind(&draft.content)
-    .bind(metadata)
-    .bind(to_micros(draft.created_at))
-    .fetch_all(&mut **tx)
-    .await;
-    let id_taken = found(
-        sqlx::query("SELECT 1 FROM messages WHERE id = ?1")
-            .bind(uuid(draft.id))
-            .fetch_optional(&mut **tx),
-    );
-    let seq = insert_under(
-        BACKEND,
-        returned(inserted),
-        Entity::Message,
-        Entity::Conversation,
-        id_taken,
-    )
-    .await?;
+/// Inserts one message inside the open transaction and answers its seq.
+fn insert(connection: &Connection, draft: &MessageDraft) -> Result<u64> {
+    let mut statement = connection.prepare_cached(INSERT).map_err(be)?;
+    let inserted = statement
+        .query_row(
+            params![
+                uuid(draft.id),
+                uuid(draft.conversation_id),
+                uuid(draft.user_id),
+                draft.role.as_str(),
+                draft.content,
+                metadata_to_text(draft.metadata.as_ref()),
+                to_micros(draft.created_at),
+            ],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional();
+    let seq = match inserted {
+        Ok(Some(seq)) => seq,
+        // No row: the conversation is not there, or not this user's; unless the id is
+        // taken, which MemoryStore reports first.
+        Ok(None) if id_taken(connection, draft)? => return Err(conflict()),
+        Ok(None) => return Err(Error::NotFound(Entity::Conversation)),
+        Err(error) => {
+            return Err(match constraint(&error) {
+                Some(UNIQUE | PRIMARY_KEY) => conflict(),
+                Some(FOREIGN_KEY) => Error::NotFound(Entity::Conversation),
+                _ => be(error),
+            });
+        }
+    };
     to_u64(BACKEND, seq, "seq")
+}
+
+fn id_taken(connection: &Connection, draft: &MessageDraft) -> Result<bool> {
+    connection
+        .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")
+        .and_then(|mut s| s.exists([uuid(draft.id)]))
+        .map_err(be)
+}
+
+fn conflict() -> Error {
+    Error::Conflict {
+        entity: Entity::Message,
+        field: "id",
+    }
+}
+
+const UNIQUE: i32 = rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE;
+const PRIMARY_KEY: i32 = rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY;
+const FOREIGN_KEY: i32 = rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY;
+
+/// The extended code of a constraint violation.
+fn constraint(error: &rusqlite::Error) -> Option<i32> {
+    match error {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation => {
+            Some(e.extended_code)
+        }
+        _ => None,
+    }
 }

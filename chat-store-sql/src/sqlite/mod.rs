@@ -174,7 +174,12 @@ impl SqliteStore {
                 options.busy_timeout,
                 options.acquire_timeout,
             ),
-            appends: Appender::start(writer.clone()),
+            appends: Appender::start(
+                writer.clone(),
+                path,
+                options.synchronous,
+                options.busy_timeout,
+            ),
             writer,
             space: Arc::new(Space::new(path.to_path_buf(), options.min_free_space)),
             location,
@@ -206,16 +211,21 @@ impl SqliteStore {
         self.space.set_reserve(bytes);
     }
 
-    /// Sets SQLite's `max_page_count` on the writer connection and answers the limit SQLite
+    /// Sets SQLite's `max_page_count` on the writer connections and answers the limit SQLite
     /// settled on (never below the database's size), so that tests can fill a database
-    /// without filling a disk. The limit lasts as long as that connection.
+    /// without filling a disk. The limit lasts as long as those connections.
     #[doc(hidden)]
     pub async fn set_max_page_count(&self, pages: u64) -> Result<u64> {
         let pages = i64::try_from(pages).unwrap_or(i64::MAX);
-        let limit: i64 = sqlx::query_scalar(&format!("PRAGMA max_page_count = {pages}"))
+        let pragma = format!("PRAGMA max_page_count = {pages}");
+        let limit: i64 = sqlx::query_scalar(&pragma)
             .fetch_one(&self.writer)
             .await
             .map_err(faults::sqlite)?;
+        // Appends commit on a connection of their own (`appends.rs`).
+        self.appends
+            .with_connection(move |c| c.query_row(&pragma, [], |_| Ok(())))
+            .await?;
         Ok(u64::try_from(limit).unwrap_or(0))
     }
 

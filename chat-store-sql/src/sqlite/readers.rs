@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::BACKEND;
+use crate::faults::sqlite_native as sqlite;
 use crate::rows::Columns;
 use crate::scan::KeyPart;
 use crate::values::{from_micros, limit, to_u64};
@@ -156,17 +157,6 @@ impl Inner {
         connection.pragma_update(None, "query_only", true)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(connection)
-    }
-}
-
-/// `error` from SQLite as chat-core's error: a full disk or a file that cannot be opened
-/// is the store being unavailable, anything else a backend error.
-pub(super) fn sqlite(error: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode::{CannotOpen, DiskFull};
-    match error.sqlite_error_code() {
-        Some(DiskFull) => Error::unavailable(BACKEND, Unavailable::OutOfSpace, error),
-        Some(CannotOpen) => Error::unavailable(BACKEND, Unavailable::Unreachable, error),
-        _ => Error::backend(BACKEND, error),
     }
 }
 

@@ -18,9 +18,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::readers::{blob, key_value, keyset, query_all, query_one, sqlite};
+use super::readers::{blob, key_value, keyset, query_all, query_one};
 use super::{BACKEND, SqliteStore};
-use crate::faults::sqlite as be;
+use crate::faults::{sqlite as be, sqlite_native as sqlite};
 use crate::inserts::{
     conflict, found, insert_keyed, insert_under, is_foreign_key_violation, is_unique_violation,
 };
