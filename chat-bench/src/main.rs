@@ -168,7 +168,7 @@ fn main() {
             peer::run(&mut report, &scale, &stores, postgres.as_deref(), &venv).await;
         }
         if parts.contains(&Part::Rss) {
-            rss::run(&mut report, &scale, &server).await;
+            rss::run(&mut report, &scale, &stores, &server).await;
         }
     });
     let meta = serde_json::json!({

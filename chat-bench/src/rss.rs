@@ -1,5 +1,6 @@
 //! Scale: the server's resident memory while a client pages through a large conversation
-//! on sled, beside the same server's resident memory at rest once the data is there.
+//! on sled and on SQLite, beside the same server's resident memory at rest once the data
+//! is there.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use chat_core::ConversationId;
 use chat_store_sled::SledStore;
+use chat_store_sql::SqliteStore;
 
-use crate::Scale;
 use crate::loadgen::{Client, Req};
 use crate::report::{Better, Report};
 use crate::server::{Server, Session};
+use crate::{Scale, StoreKind};
 
 /// Resident memory of process `pid` in KiB, from `/proc`.
 fn rss_kib(pid: u32) -> u64 {
@@ -26,27 +28,67 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Fills, restarts, pages through and reports.
-pub async fn run(report: &mut Report, scale: &Scale, binary: &Path) {
-    report.section("rss (chat-server on sled)");
+/// Fills, restarts, pages through and reports, for each of `stores` that is a file on this
+/// machine (sled and SQLite).
+pub async fn run(report: &mut Report, scale: &Scale, stores: &[StoreKind], binary: &Path) {
+    for kind in stores {
+        match kind {
+            StoreKind::Sled => one(report, scale, binary, Filled::Sled).await,
+            StoreKind::Sqlite => one(report, scale, binary, Filled::Sqlite).await,
+            StoreKind::Postgres => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Filled {
+    Sled,
+    Sqlite,
+}
+
+async fn one(report: &mut Report, scale: &Scale, binary: &Path, kind: Filled) {
+    let name = match kind {
+        Filled::Sled => "sled",
+        Filled::Sqlite => "sqlite",
+    };
+    report.section(&format!("rss (chat-server on {name})"));
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sled:{}", dir.path().join("sled").display());
-    let server = Server::chat("sled", binary, &url).await;
+    let path = dir.path().join(name);
+    let url = format!("{name}:{}", path.display());
+    let server = Server::chat(name, binary, &url).await;
     let mut session = Session::new(server.addr).await;
     let id = session.conversation().await;
     server.stop().await;
 
-    // The messages go in through the store's own key layout, in batches: a million POSTs
-    // would take longer than the rest of the benchmark.
+    // The messages go in through the store's own layout, in batches or one statement: a
+    // million POSTs would take longer than the rest of the benchmark.
     let started = Instant::now();
-    {
-        let store = SledStore::open(dir.path().join("sled")).unwrap();
-        let conversation =
-            chat_core::Store::get_conversation(&store, id.parse::<ConversationId>().unwrap())
+    let id: ConversationId = id.parse().unwrap();
+    match kind {
+        Filled::Sled => {
+            let store = SledStore::open(&path).unwrap();
+            let conversation = chat_core::Store::get_conversation(&store, id)
                 .await
                 .unwrap()
                 .expect("the conversation");
-        crate::store::sled_fill(&store, &conversation, scale.big);
+            crate::store::sled_fill(&store, &conversation, scale.big);
+        }
+        Filled::Sqlite => {
+            let store = SqliteStore::open(&path).await.unwrap();
+            let conversation = chat_core::Store::get_conversation(&store, id)
+                .await
+                .unwrap()
+                .expect("the conversation");
+            store.close().await;
+            let writer = sqlx::SqlitePool::connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new().filename(&path),
+            )
+            .await
+            .unwrap();
+            let n = i64::try_from(scale.big).unwrap();
+            crate::store::sqlite_fill(&writer, id, conversation.user_id, n).await;
+            writer.close().await;
+        }
     }
     report.note(format!(
         "filled {} messages in {:.1} s",
@@ -54,7 +96,7 @@ pub async fn run(report: &mut Report, scale: &Scale, binary: &Path) {
         started.elapsed().as_secs_f64()
     ));
 
-    let server = Server::chat("sled", binary, &url).await;
+    let server = Server::chat(name, binary, &url).await;
     let pid = server.pid();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let at_rest = rss_kib(pid);

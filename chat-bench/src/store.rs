@@ -4,6 +4,7 @@
 mod sled;
 pub use sled::fill as sled_fill;
 mod sql;
+pub use sql::sqlite_fill_conversation as sqlite_fill;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -382,6 +382,17 @@ async fn sqlite_fill(
     n: i64,
 ) -> ConversationId {
     let conversation = conversations(store, owner, 1).await[0];
+    sqlite_fill_conversation(writer, conversation, owner, n).await;
+    conversation
+}
+
+/// Fills the existing, empty `conversation` of `owner` with `n` messages, in one statement.
+pub async fn sqlite_fill_conversation(
+    writer: &sqlx::SqlitePool,
+    conversation: ConversationId,
+    owner: UserId,
+    n: i64,
+) {
     // Ids: a random 8-byte prefix and the big-endian position, so the id index fills in
     // order as a real conversation's UUIDv7s would.
     let prefix = &Uuid::now_v7().simple().to_string()[..16];
@@ -409,7 +420,6 @@ async fn sqlite_fill(
         .execute(writer)
         .await
         .unwrap();
-    conversation
 }
 
 // ----- PostgreSQL -----
