@@ -144,6 +144,11 @@ pub struct ServeArgs {
     /// on. 0 turns the check off. Default: 64MiB.
     #[arg(long, env = "CHAT_MIN_FREE_SPACE", value_parser = parse_size)]
     pub min_free_space: Option<u64>,
+    /// For sled: the most memory its page cache may hold. The server's memory on sled is
+    /// about twice this, plus what sled keeps for every page of the data, which grows with
+    /// the database whatever this is (docs/BENCHMARKS.md).
+    #[arg(long, env = "CHAT_SLED_CACHE", default_value = "128MiB", value_parser = parse_size)]
+    pub sled_cache: u64,
     /// How often expired sessions are purged (and, with --retain, old conversations).
     #[arg(long, env = "CHAT_PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub purge_interval: Duration,
@@ -327,7 +332,7 @@ async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     // first, so a missing key fails before any connection is made.
     let options = StoreOptions {
         min_free_space: args.min_free_space,
-        ..StoreOptions::default()
+        sled_cache: Some(args.sled_cache),
     };
     let (store, (key, source)) = if url.is_embedded() {
         let store = url.open_with(&options).await?;

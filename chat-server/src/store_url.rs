@@ -105,6 +105,9 @@ pub struct StoreOptions {
     /// For the embedded stores: below this many free bytes on their disk, writes are
     /// refused (503) and resume by themselves when space returns.
     pub min_free_space: Option<u64>,
+    /// For sled: the most memory its page cache may hold; sled's own default (1 GiB)
+    /// without it.
+    pub sled_cache: Option<u64>,
 }
 
 /// Why a store could not be opened.
@@ -167,6 +170,9 @@ impl StoreUrl {
                 let mut config = chat_store_sled::SledConfig::new(dir);
                 if let Some(bytes) = options.min_free_space {
                     config = config.min_free_space(bytes);
+                }
+                if let Some(bytes) = options.sled_cache {
+                    config = config.cache_capacity(bytes);
                 }
                 let store = tokio::task::spawn_blocking(move || config.open())
                     .await
