@@ -299,3 +299,33 @@ fn constraint(error: &rusqlite::Error) -> Option<i32> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
+
+    async fn synchronous_of_appends(synchronous: SqliteSynchronous) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            synchronous,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open_with(dir.path().join("chat.sqlite3"), options)
+            .await
+            .unwrap();
+        store
+            .appends
+            .with_connection(|c| c.query_row("PRAGMA synchronous", [], |row| row.get(0)))
+            .await
+            .unwrap()
+    }
+
+    /// Appends commit on a connection of their own, and `synchronous` is a setting of each
+    /// connection: the store's durability must be that connection's.
+    #[tokio::test]
+    async fn appends_commit_at_the_store_s_synchronous_setting() {
+        // SQLite's numbers: NORMAL is 1, FULL is 2.
+        assert_eq!(synchronous_of_appends(SqliteSynchronous::Normal).await, 1);
+        assert_eq!(synchronous_of_appends(SqliteSynchronous::Full).await, 2);
+    }
+}

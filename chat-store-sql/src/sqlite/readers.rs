@@ -257,3 +257,38 @@ impl Columns for Row<'_> {
         get(self, column)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sqlite::SqliteStore;
+
+    /// The read connections cannot change the database, whatever a read runs.
+    #[tokio::test]
+    async fn read_connections_refuse_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("chat.sqlite3"))
+            .await
+            .unwrap();
+        let wrote = store
+            .readers
+            .read(|c| {
+                c.execute("CREATE TABLE intruder (x INTEGER)", [])
+                    .map_err(super::sqlite)
+            })
+            .await;
+        assert!(wrote.is_err(), "a read connection wrote: {wrote:?}");
+        let tables: i64 = store
+            .readers
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'intruder'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(super::sqlite)
+            })
+            .await
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}
