@@ -81,7 +81,7 @@ enum Part {
 pub enum StoreKind {
     /// The embedded sled store.
     Sled,
-    /// SQLite through sqlx.
+    /// SQLite (reads and appends through rusqlite, other writes through sqlx).
     Sqlite,
     /// PostgreSQL through sqlx.
     Postgres,

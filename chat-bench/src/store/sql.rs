@@ -288,8 +288,8 @@ pub async fn sqlite(report: &mut Report, scale: &Scale) {
 }
 
 /// The newest page through the store beside SQLite itself (rusqlite, a prepared
-/// statement, rows read into the same Rust values), on the caller's thread: what sqlx and
-/// its worker thread cost.
+/// statement, rows read into the same Rust values), on the caller's thread: what the
+/// store's read path (the same, on a blocking thread) adds.
 async fn sqlite_itself(
     report: &mut Report,
     scale: &Scale,
