@@ -66,6 +66,9 @@ impl Flusher {
     }
 }
 
+/// What runs once the flush a writer waits for has ended, with its outcome.
+pub(crate) type Answer = Box<dyn FnOnce(Result<(), Arc<FlushError>>) + Send>;
+
 #[derive(Default)]
 struct State {
     /// The number of the flush running or last run.
@@ -73,6 +76,10 @@ struct State {
     /// The highest flush number any writer is waiting for.
     wanted: u64,
     running: bool,
+    /// Answers to give as flushes end, each with the number of the flush it waits for.
+    /// Waking each writer once, when its own flush ends, is cheaper than waking every
+    /// waiter at each flush to look at the outcome.
+    answers: Vec<(u64, Answer)>,
 }
 
 #[derive(Clone, Default)]
@@ -146,6 +153,17 @@ impl GroupCommit {
     /// hand-off to another thread. If more writers arrived meanwhile, the flushes they need
     /// go on on a thread of their own, and this caller returns.
     pub(crate) fn flush_after_commit(&self) -> u64 {
+        self.request(None)
+    }
+
+    /// As [`flush_after_commit`](Self::flush_after_commit), but instead of being waited
+    /// for, the flush runs `answer` with its outcome once it has ended. The commits of a
+    /// whole batch of appends are answered this way, from the thread that ran the flush.
+    pub(crate) fn flush_after_commit_then(&self, answer: Answer) {
+        self.request(Some(answer));
+    }
+
+    fn request(&self, answer: Option<Answer>) -> u64 {
         let target = {
             let mut state = self
                 .shared
@@ -154,6 +172,9 @@ impl GroupCommit {
                 .unwrap_or_else(PoisonError::into_inner);
             let target = state.started + 1;
             state.wanted = state.wanted.max(target);
+            if let Some(answer) = answer {
+                state.answers.push((target, answer));
+            }
             if state.running {
                 return target;
             }
@@ -209,6 +230,7 @@ fn publish(
     result: Result<(), FlushError>,
     on_stop: impl FnOnce(),
 ) -> bool {
+    let result = result.map_err(Arc::new);
     let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
     let more = state.wanted > number;
     if more {
@@ -220,11 +242,22 @@ fn publish(
     // Told while the lock is held, so outcomes are published in flush order.
     shared.done.send_modify(|outcome| {
         outcome.finished = outcome.finished.max(number);
-        match result {
+        match &result {
             Ok(()) => outcome.ok_through = outcome.ok_through.max(number),
-            Err(e) => outcome.error = Some(Arc::new(e)),
+            Err(e) => outcome.error = Some(Arc::clone(e)),
         }
     });
+    // Answers wait for the flush after the last one begun when they were given, and
+    // flushes end in order, so those due now are all of them but the ones given since
+    // this flush began.
+    let (due, later) = std::mem::take(&mut state.answers)
+        .into_iter()
+        .partition::<Vec<_>, _>(|(target, _)| *target <= number);
+    state.answers = later;
+    drop(state);
+    for (_, answer) in due {
+        answer(result.clone());
+    }
     more
 }
 
