@@ -96,7 +96,8 @@ impl Appends {
 /// Appends `draft` through the committer and waits for its answer.
 pub(crate) async fn append(inner: &Arc<Inner>, draft: MessageDraft) -> Result<Message> {
     inner.health.check_write()?;
-    let _in_flight = inner.writes.begin();
+    // Not counted as a write in flight (see `quiet`): its transaction never waits for a
+    // flush, so reads need not keep off the runtime's threads for it.
     // Encoded here, so the committer's transaction does only what must be in it.
     let append = Append::new(draft);
     let (reply, answer) = oneshot::channel();
@@ -163,6 +164,7 @@ fn commit(inner: &Inner, batch: &[Queued]) -> Vec<Written<Message>> {
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let health = &inner.health;
     let appends: Vec<&Append> = batch.iter().map(|q| &q.append).collect();
+    let _gate = inner.commit.gate();
     match inner.trees.append_batch(&appends) {
         Ok(results) => results.into_iter().map(|r| written(health, r)).collect(),
         // sled cannot write again once a write failed: the store is latched for them all.
@@ -179,5 +181,222 @@ fn commit(inner: &Inner, batch: &[Queued]) -> Vec<Written<Message>> {
             .iter()
             .map(|a| written(health, inner.trees.append_one(a)))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use chat_core::{Entity, Error, Limit, MessageOrder, Store, Unavailable, UserId};
+
+    use crate::SledStore;
+    use crate::tests::{conversation, draft};
+
+    impl super::Appends {
+        fn queued(&self) -> usize {
+            self.lock().pending.len()
+        }
+
+        fn batches(&self) -> u64 {
+            self.batches.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Holds the committer's gate on a thread of its own until the returned sender is
+    /// dropped or sent to, so appends pile up in the queue meanwhile.
+    fn hold_gate(store: &SledStore) -> mpsc::Sender<()> {
+        let (locked_tx, locked) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let _gate = store.inner.commit.gate();
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+        locked.recv().unwrap();
+        release
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{what} never happened"));
+    }
+
+    /// Many tasks appending at once over many conversations: every append is acknowledged
+    /// with the next `seq` of its conversation, they share transactions, and all of them
+    /// are there after the store is closed and opened again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_share_transactions_and_survive_a_reopen() {
+        const CONVERSATIONS: usize = 16;
+        const TASKS_EACH: usize = 4;
+        const APPENDS_EACH: usize = 8;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let user = UserId::new();
+        let mut conversations = Vec::new();
+        for _ in 0..CONVERSATIONS {
+            let c = conversation(user);
+            store.create_conversation(&c).await.unwrap();
+            conversations.push(c);
+        }
+        let before = store.inner.appends.batches();
+        let mut tasks = Vec::new();
+        for c in &conversations {
+            for _ in 0..TASKS_EACH {
+                let (store, c) = (store.clone(), c.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut acknowledged = Vec::new();
+                    for _ in 0..APPENDS_EACH {
+                        acknowledged.push(store.append_message(draft(&c)).await.unwrap());
+                    }
+                    acknowledged
+                }));
+            }
+        }
+        let mut acknowledged = Vec::new();
+        for task in tasks {
+            acknowledged.extend(task.await.unwrap());
+        }
+        let appends = acknowledged.len() as u64;
+        let batches = store.inner.appends.batches() - before;
+        assert!(
+            batches < appends / 2,
+            "{appends} concurrent appends took {batches} transactions"
+        );
+        drop(store);
+
+        let store = SledStore::open(dir.path()).unwrap();
+        let per_conversation = (TASKS_EACH * APPENDS_EACH) as u64;
+        for c in &conversations {
+            let page = store
+                .list_messages(c.id, MessageOrder::default(), Limit::MAX)
+                .await
+                .unwrap();
+            let seqs: Vec<u64> = page.iter().map(|m| m.seq).collect();
+            assert_eq!(seqs, (1..=per_conversation).collect::<Vec<_>>());
+            let stored = store.get_conversation(c.id).await.unwrap().unwrap();
+            assert_eq!(stored.message_count, per_conversation);
+        }
+        for message in acknowledged {
+            assert_eq!(store.get_message(message.id).await.unwrap(), Some(message));
+        }
+    }
+
+    /// Appends that fail in a batch (a missing conversation, another user's, a message id
+    /// already taken) fail alone and write nothing; the others of the same transaction
+    /// commit with the next `seq` of their conversation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_append_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (c1, c2) = (conversation(UserId::new()), conversation(UserId::new()));
+        store.create_conversation(&c1).await.unwrap();
+        store.create_conversation(&c2).await.unwrap();
+        let earlier = store.append_message(draft(&c1)).await.unwrap();
+
+        // The committer takes the first append and waits at the gate; the rest queue.
+        let release = hold_gate(&store);
+        let before = store.inner.appends.batches();
+        let spawn = |d| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_message(d).await })
+        };
+        let first = spawn(draft(&c1));
+        until("the first batch", || store.inner.appends.batches() > before).await;
+        let good = spawn(draft(&c1));
+        let missing = spawn(draft(&conversation(UserId::new())));
+        let mut taken = draft(&c2);
+        taken.id = earlier.id;
+        let taken = spawn(taken);
+        let other = spawn(draft(&c2));
+        let mut not_theirs = draft(&c2);
+        not_theirs.user_id = c1.user_id;
+        let not_theirs = spawn(not_theirs);
+        until("five queued appends", || store.inner.appends.queued() == 5).await;
+        release.send(()).unwrap();
+
+        assert_eq!(first.await.unwrap().unwrap().seq, 2);
+        let good = good.await.unwrap().unwrap();
+        assert_eq!(good.seq, 3);
+        assert!(matches!(
+            missing.await.unwrap(),
+            Err(Error::NotFound(Entity::Conversation))
+        ));
+        assert!(matches!(
+            taken.await.unwrap(),
+            Err(Error::Conflict {
+                entity: Entity::Message,
+                field: "id"
+            })
+        ));
+        assert_eq!(other.await.unwrap().unwrap().seq, 1);
+        assert!(matches!(
+            not_theirs.await.unwrap(),
+            Err(Error::NotFound(Entity::Conversation))
+        ));
+        assert_eq!(
+            store.inner.appends.batches() - before,
+            2,
+            "the five queued appends shared one transaction"
+        );
+
+        // What failed wrote nothing.
+        assert_eq!(store.get_message(earlier.id).await.unwrap(), Some(earlier));
+        assert_eq!(store.get_message(good.id).await.unwrap(), Some(good));
+        let count = |c| {
+            let store = store.clone();
+            async move {
+                store
+                    .get_conversation(c)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .message_count
+            }
+        };
+        assert_eq!(count(c1.id).await, 3);
+        assert_eq!(count(c2.id).await, 1);
+    }
+
+    /// A flush that fails fails every append it was to cover, across the batches that
+    /// waited for it, and none of them is acknowledged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_flush_fails_every_append_it_covered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let c = conversation(UserId::new());
+        store.create_conversation(&c).await.unwrap();
+
+        let release = hold_gate(&store);
+        let before = store.inner.appends.batches();
+        let spawn = || {
+            let (store, d) = (store.clone(), draft(&c));
+            tokio::spawn(async move { store.append_message(d).await })
+        };
+        let first = spawn();
+        until("the first batch", || store.inner.appends.batches() > before).await;
+        let rest: Vec<_> = (0..4).map(|_| spawn()).collect();
+        until("four queued appends", || store.inner.appends.queued() == 4).await;
+        store.inner.commit.fail_flushes(true);
+        release.send(()).unwrap();
+
+        for task in std::iter::once(first).chain(rest) {
+            match task.await.unwrap() {
+                Err(Error::Unavailable {
+                    reason: Unavailable::Failed,
+                    ..
+                }) => {}
+                other => panic!("an append covered by a failed flush answered {other:?}"),
+            }
+        }
+        assert_eq!(store.inner.appends.batches() - before, 2);
     }
 }

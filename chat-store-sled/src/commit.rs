@@ -26,6 +26,9 @@ pub(crate) struct Flusher {
     /// A handle on sled's log file, for `fdatasync`; `None` when the store is configured
     /// to trust sled's own flush.
     pub sync_file: Option<File>,
+    /// Held while sled writes its log during a flush, and by the append committer while
+    /// its transaction runs (see [`GroupCommit::gate`]).
+    pub gate: Mutex<()>,
     /// How many flushes ran, for tests that check writers share them.
     pub flushes: AtomicU64,
     /// Makes the next flushes fail as a full disk would, for tests of what follows.
@@ -56,7 +59,10 @@ impl Flusher {
         if self.fail.load(Ordering::Relaxed) {
             return Err(FlushError::Sync(std::io::ErrorKind::StorageFull.into()));
         }
-        self.db.flush()?;
+        {
+            let _gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            self.db.flush()?;
+        }
         if let Some(file) = &self.sync_file {
             // sled on Linux ends a flush with sync_file_range, which neither writes the
             // file's size nor empties the drive's cache; fdatasync does both.
@@ -112,6 +118,23 @@ impl GroupCommit {
                 done: watch::Sender::new(Outcome::default()),
             }),
         }
+    }
+
+    /// Keeps sled's part of a flush (writing its log, during which sled holds its global
+    /// lock in read mode) and the caller apart until the guard drops.
+    ///
+    /// The append committer holds it for its transaction, so that transaction never waits
+    /// in sled's lock for a flush's disk write; while a transaction waits there, sled
+    /// holds every new read behind it too, and reads of the store run inline on the
+    /// runtime's threads (see `quiet`). The committer waits here instead, on a blocking
+    /// thread, and a flush that begins during its transaction waits for one transaction,
+    /// not the other way round. `fdatasync` runs outside the gate, so transactions go on
+    /// during it.
+    pub(crate) fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.flusher
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes every later flush fail (or succeed again).

@@ -16,7 +16,7 @@ pub mod bench_support;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chat_core::{
@@ -168,6 +168,7 @@ impl SledConfig {
         let commit = GroupCommit::new(Flusher {
             db,
             sync_file,
+            gate: Mutex::new(()),
             flushes: 0.into(),
             #[cfg(test)]
             fail: false.into(),
