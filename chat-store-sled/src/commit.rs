@@ -26,6 +26,9 @@ pub(crate) struct Flusher {
     /// A handle on sled's log file, for `fdatasync`; `None` when the store is configured
     /// to trust sled's own flush.
     pub sync_file: Option<File>,
+    /// Held while sled writes its log during a flush, and by the append committer while
+    /// its transaction runs (see [`GroupCommit::gate`]).
+    pub gate: Mutex<()>,
     /// How many flushes ran, for tests that check writers share them.
     pub flushes: AtomicU64,
     /// Makes the next flushes fail as a full disk would, for tests of what follows.
@@ -56,7 +59,10 @@ impl Flusher {
         if self.fail.load(Ordering::Relaxed) {
             return Err(FlushError::Sync(std::io::ErrorKind::StorageFull.into()));
         }
-        self.db.flush()?;
+        {
+            let _gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            self.db.flush()?;
+        }
         if let Some(file) = &self.sync_file {
             // sled on Linux ends a flush with sync_file_range, which neither writes the
             // file's size nor empties the drive's cache; fdatasync does both.
@@ -66,6 +72,9 @@ impl Flusher {
     }
 }
 
+/// What runs once the flush a writer waits for has ended, with its outcome.
+pub(crate) type Answer = Box<dyn FnOnce(Result<(), Arc<FlushError>>) + Send>;
+
 #[derive(Default)]
 struct State {
     /// The number of the flush running or last run.
@@ -73,6 +82,10 @@ struct State {
     /// The highest flush number any writer is waiting for.
     wanted: u64,
     running: bool,
+    /// Answers to give as flushes end, each with the number of the flush it waits for.
+    /// Waking each writer once, when its own flush ends, is cheaper than waking every
+    /// waiter at each flush to look at the outcome.
+    answers: Vec<(u64, Answer)>,
 }
 
 #[derive(Clone, Default)]
@@ -105,6 +118,23 @@ impl GroupCommit {
                 done: watch::Sender::new(Outcome::default()),
             }),
         }
+    }
+
+    /// Keeps sled's part of a flush (writing its log, during which sled holds its global
+    /// lock in read mode) and the caller apart until the guard drops.
+    ///
+    /// The append committer holds it for its transaction, so that transaction never waits
+    /// in sled's lock for a flush's disk write; while a transaction waits there, sled
+    /// holds every new read behind it too, and reads of the store run inline on the
+    /// runtime's threads (see `quiet`). The committer waits here instead, on a blocking
+    /// thread, and a flush that begins during its transaction waits for one transaction,
+    /// not the other way round. `fdatasync` runs outside the gate, so transactions go on
+    /// during it.
+    pub(crate) fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.flusher
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes every later flush fail (or succeed again).
@@ -146,6 +176,17 @@ impl GroupCommit {
     /// hand-off to another thread. If more writers arrived meanwhile, the flushes they need
     /// go on on a thread of their own, and this caller returns.
     pub(crate) fn flush_after_commit(&self) -> u64 {
+        self.request(None)
+    }
+
+    /// As [`flush_after_commit`](Self::flush_after_commit), but instead of being waited
+    /// for, the flush runs `answer` with its outcome once it has ended. The commits of a
+    /// whole batch of appends are answered this way, from the thread that ran the flush.
+    pub(crate) fn flush_after_commit_then(&self, answer: Answer) {
+        self.request(Some(answer));
+    }
+
+    fn request(&self, answer: Option<Answer>) -> u64 {
         let target = {
             let mut state = self
                 .shared
@@ -154,6 +195,9 @@ impl GroupCommit {
                 .unwrap_or_else(PoisonError::into_inner);
             let target = state.started + 1;
             state.wanted = state.wanted.max(target);
+            if let Some(answer) = answer {
+                state.answers.push((target, answer));
+            }
             if state.running {
                 return target;
             }
@@ -209,6 +253,7 @@ fn publish(
     result: Result<(), FlushError>,
     on_stop: impl FnOnce(),
 ) -> bool {
+    let result = result.map_err(Arc::new);
     let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
     let more = state.wanted > number;
     if more {
@@ -220,11 +265,22 @@ fn publish(
     // Told while the lock is held, so outcomes are published in flush order.
     shared.done.send_modify(|outcome| {
         outcome.finished = outcome.finished.max(number);
-        match result {
+        match &result {
             Ok(()) => outcome.ok_through = outcome.ok_through.max(number),
-            Err(e) => outcome.error = Some(Arc::new(e)),
+            Err(e) => outcome.error = Some(Arc::clone(e)),
         }
     });
+    // Answers wait for the flush after the last one begun when they were given, and
+    // flushes end in order, so those due now are all of them but the ones given since
+    // this flush began.
+    let (due, later) = std::mem::take(&mut state.answers)
+        .into_iter()
+        .partition::<Vec<_>, _>(|(target, _)| *target <= number);
+    state.answers = later;
+    drop(state);
+    for (_, answer) in due {
+        answer(result.clone());
+    }
     more
 }
 

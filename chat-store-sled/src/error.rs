@@ -79,6 +79,8 @@ pub(crate) enum StoreError {
     Corrupt(&'static str),
     #[error("a blocking task of the sled store failed")]
     Task(#[source] tokio::task::JoinError),
+    #[error("the sled store's committer stopped before answering an append")]
+    Unanswered,
     #[error("flushing the sled store to disk failed")]
     Flush(#[source] std::sync::Arc<FlushError>),
 }

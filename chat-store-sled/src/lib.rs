@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod appends;
 mod commit;
 mod error;
 mod health;
@@ -15,7 +16,7 @@ pub mod bench_support;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chat_core::{
@@ -25,6 +26,7 @@ use chat_core::{
 };
 use chrono::{DateTime, Utc};
 
+use crate::appends::Appends;
 use crate::commit::{Flusher, GroupCommit};
 use crate::error::StoreError;
 use crate::health::{DEFAULT_MIN_FREE_SPACE, Health};
@@ -166,6 +168,7 @@ impl SledConfig {
         let commit = GroupCommit::new(Flusher {
             db,
             sync_file,
+            gate: Mutex::new(()),
             flushes: 0.into(),
             #[cfg(test)]
             fail: false.into(),
@@ -179,6 +182,7 @@ impl SledConfig {
                 commit,
                 health,
                 writes: Writes::default(),
+                appends: Appends::default(),
             }),
         })
     }
@@ -304,6 +308,39 @@ struct Inner {
     commit: GroupCommit,
     health: Health,
     writes: Writes,
+    appends: Appends,
+}
+
+/// What the result of a write needs before it is answered.
+enum Written<T> {
+    /// Nothing more: sled failed (and if it failed to write, the store is latched).
+    Answer(Result<T>),
+    /// A group flush that covers it. Answers that made no change (not found, a conflict)
+    /// are flushed too: they may rest on another writer's change that is not yet on disk.
+    Flush(Result<T>),
+}
+
+/// Sorts a write's result (see [`Written`]), latching the store if sled failed to write
+/// its log.
+fn written<T>(health: &Health, result: Result<T>) -> Written<T> {
+    match &result {
+        Err(chat_core::Error::Backend { .. }) => match sled_io_failure(result.as_ref().err()) {
+            Some(e) => Written::Answer(Err(health.fail(e))),
+            None => Written::Answer(result),
+        },
+        _ => Written::Flush(result),
+    }
+}
+
+/// The I/O failure of sled inside `error`, if that is what it is.
+fn sled_io_failure(error: Option<&chat_core::Error>) -> Option<&StoreError> {
+    match error? {
+        chat_core::Error::Backend { source, .. } => match source.downcast_ref() {
+            Some(e @ StoreError::Sled(sled::Error::Io(_))) => Some(e),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for SledStore {
@@ -371,18 +408,14 @@ impl SledStore {
         self.inner.health.check_write()?;
         let _in_flight = self.inner.writes.begin();
         let inner = Arc::clone(&self.inner);
-        let (result, flush) = tokio::task::spawn_blocking(move || {
-            let result = op(&inner.trees);
-            if let Err(chat_core::Error::Backend { source, .. }) = &result {
-                if let Some(e @ StoreError::Sled(sled::Error::Io(_))) = source.downcast_ref() {
-                    return (Err(inner.health.fail(e)), None);
-                }
-                return (result, None);
-            }
-            (result, Some(inner.commit.flush_after_commit()))
-        })
-        .await
-        .map_err(StoreError::Task)?;
+        let written =
+            tokio::task::spawn_blocking(move || match written(&inner.health, op(&inner.trees)) {
+                Written::Flush(result) => (result, Some(inner.commit.flush_after_commit())),
+                Written::Answer(result) => (result, None),
+            })
+            .await
+            .map_err(StoreError::Task)?;
+        let (result, flush) = written;
         if let Some(flush) = flush {
             if let Err(e) = self.inner.commit.wait(flush).await {
                 return Err(self.inner.health.fail(&e));
@@ -480,7 +513,7 @@ impl Store for SledStore {
     }
 
     async fn append_message(&self, draft: MessageDraft) -> Result<Message> {
-        self.write(move |t| t.append_message(draft)).await
+        appends::append(&self.inner, draft).await
     }
 
     async fn get_message(&self, id: MessageId) -> Result<Option<Message>> {

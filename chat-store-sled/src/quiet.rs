@@ -2,13 +2,16 @@
 //!
 //! Handing a read to tokio's blocking pool costs more than the read itself when the keys
 //! are cached (a page of 50 takes tens of microseconds; a page request on the server makes
-//! three reads), so reads run inline when nothing can make them wait. What can: sled takes
-//! a process-wide lock in read mode for every read and every flush, and in write mode for
-//! every transaction's commit, and a transaction waiting for a flush holds new reads
-//! behind it, for as long as the flush's disk I/O takes. All of it comes from this store's
-//! own writes (sled's periodic flush is off, see `open_db`), so while no write or flush
-//! of this store is in flight a read waits for nothing but its own work, and otherwise it
-//! goes to the blocking pool as before.
+//! three reads), so reads run inline when nothing can make them wait long. What can: sled
+//! takes a process-wide lock in read mode for every read and every flush, and in write
+//! mode for every transaction's commit, and a transaction waiting for a flush holds new
+//! reads behind it, for as long as the flush's disk I/O takes. All of it comes from this
+//! store's own writes (sled's periodic flush is off, see `open_db`). Appends never wait
+//! for a flush in sled's lock (the committer's transaction and sled's part of a flush
+//! exclude each other through the group commit's gate, see `appends`), so an inline read
+//! waits at most for one batch's transaction, and appends are not counted here. Every
+//! other write is: while one (or its wait for the group flush) is in flight, reads go to
+//! the blocking pool as before.
 //!
 //! The check is a snapshot: a write that starts just after it may still make one inline
 //! read wait for one commit, a window of microseconds that the blocking pool's hand-off
@@ -17,7 +20,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// How many writes (including their wait for the group flush) are in flight.
+/// How many writes other than appends (including their wait for the group flush) are in
+/// flight.
 #[derive(Debug, Default)]
 pub(crate) struct Writes(AtomicUsize);
 

@@ -6,9 +6,9 @@ use chat_core::{
 };
 use chrono::{DateTime, Utc};
 use sled::Transactional;
-use sled::transaction::TransactionalTree;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::{Trees, Tx, conflict, fail, purge_first, read, sled_err, stale, tx_decode};
+use super::{Abort, Trees, Tx, conflict, fail, purge_first, read, sled_err, stale, tx_decode};
 use crate::error::StoreError;
 use crate::keys::{self, Id};
 use crate::records::{ConversationRec, MessagePos, MessageRec, decode, encode};
@@ -29,51 +29,122 @@ pub(super) fn message_id_taken(
     Ok(true)
 }
 
-impl Trees {
-    pub(crate) fn append_message(&self, draft: MessageDraft) -> Result<Message> {
-        let conversation = draft.conversation_id.to_bytes();
-        let user = draft.user_id.to_bytes();
-        let message_id = draft.id.to_bytes();
-        let created_at = draft.created_at;
+/// An append made ready before its transaction: its keys, and its record encoded once.
+pub(crate) struct Append {
+    conversation: Id,
+    user: Id,
+    message_id: Id,
+    created_at: DateTime<Utc>,
+    value: Vec<u8>,
+    /// The message as it will be answered, but for its `seq`.
+    message: Message,
+}
+
+impl Append {
+    pub(crate) fn new(draft: MessageDraft) -> Self {
         // The record is built once with seq 0; seq lives in the key.
         let message = draft.with_seq(0);
-        let value = encode(&MessageRec::new(&message));
-        let trees = (
+        Self {
+            conversation: message.conversation_id.to_bytes(),
+            user: message.user_id.to_bytes(),
+            message_id: message.id.to_bytes(),
+            created_at: message.created_at,
+            value: encode(&MessageRec::new(&message)),
+            message,
+        }
+    }
+
+    fn answer(&self, seq: u64) -> Message {
+        Message {
+            seq,
+            ..self.message.clone()
+        }
+    }
+}
+
+/// The trees an append writes, as a transaction sees them.
+type AppendTrees = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+/// One append inside a transaction, which may hold others: checks first, so an append that
+/// fails has written nothing and the transaction can go on without it.
+fn append_in((convs, deleted, messages, message_ids): &AppendTrees, append: &Append) -> Tx<u64> {
+    if message_id_taken((convs, deleted, message_ids), append.message_id)? {
+        return fail(conflict(Entity::Message, "id"));
+    }
+    let rec = match convs.get(append.conversation)? {
+        Some(bytes) => Some(tx_decode::<ConversationRec>(&bytes)?),
+        None => None,
+    };
+    let Some(mut rec) = rec.filter(|rec| rec.user_id == append.user) else {
+        return fail(Error::NotFound(Entity::Conversation));
+    };
+    rec.last_seq += 1;
+    rec.message_count += 1;
+    rec.updated_at = append.created_at.into();
+    let seq = rec.last_seq;
+    let pos = MessagePos {
+        conversation: append.conversation,
+        seq,
+        revision: 0,
+    };
+    convs.insert(&append.conversation, encode(&rec))?;
+    messages.insert(
+        &keys::message(append.conversation, seq),
+        append.value.as_slice(),
+    )?;
+    message_ids.insert(&append.message_id, encode(&pos))?;
+    Ok(seq)
+}
+
+impl Trees {
+    fn append_trees(&self) -> (&sled::Tree, &sled::Tree, &sled::Tree, &sled::Tree) {
+        (
             &self.conversations,
             &self.deleted,
             &self.messages,
             &self.message_ids,
-        );
-        let seq = self.retrying(|| {
-            Ok(
-                trees.transaction(|(convs, deleted, messages, message_ids)| {
-                    if message_id_taken((convs, deleted, message_ids), message_id)? {
-                        return fail(conflict(Entity::Message, "id"));
+        )
+    }
+
+    /// One append in a transaction of its own.
+    pub(crate) fn append_one(&self, append: &Append) -> Result<Message> {
+        let trees = self.append_trees();
+        let seq = self.retrying(|| Ok(trees.transaction(|t| append_in(t, append))))?;
+        Ok(append.answer(seq))
+    }
+
+    /// Appends in one transaction, answering each on its own: one that fails (its
+    /// conversation missing or not its user's, its id taken, its conversation's record
+    /// unreadable) fails alone and writes nothing, and the others commit. An `Err` is a
+    /// failure of the whole transaction, which then wrote nothing.
+    pub(crate) fn append_batch(&self, batch: &[&Append]) -> Result<Vec<Result<Message>>> {
+        let trees = self.append_trees();
+        let seqs = self.retrying(|| {
+            Ok(trees.transaction(|t| {
+                let mut seqs = Vec::with_capacity(batch.len());
+                for append in batch {
+                    match append_in(t, append) {
+                        Err(ConflictableTransactionError::Abort(Abort::Fail(e))) => {
+                            seqs.push(Err(e));
+                        }
+                        // A purge to run first, or sled failing: the whole batch waits.
+                        Err(other) => return Err(other),
+                        Ok(seq) => seqs.push(Ok(seq)),
                     }
-                    let rec = match convs.get(conversation)? {
-                        Some(bytes) => Some(tx_decode::<ConversationRec>(&bytes)?),
-                        None => None,
-                    };
-                    let Some(mut rec) = rec.filter(|rec| rec.user_id == user) else {
-                        return fail(Error::NotFound(Entity::Conversation));
-                    };
-                    rec.last_seq += 1;
-                    rec.message_count += 1;
-                    rec.updated_at = created_at.into();
-                    let seq = rec.last_seq;
-                    let pos = MessagePos {
-                        conversation,
-                        seq,
-                        revision: 0,
-                    };
-                    convs.insert(&conversation, encode(&rec))?;
-                    messages.insert(&keys::message(conversation, seq), value.as_slice())?;
-                    message_ids.insert(&message_id, encode(&pos))?;
-                    Ok(seq)
-                }),
-            )
+                }
+                Ok(seqs)
+            }))
         })?;
-        Ok(Message { seq, ..message })
+        Ok(batch
+            .iter()
+            .zip(seqs)
+            .map(|(append, seq)| seq.map(|seq| append.answer(seq)))
+            .collect())
     }
 
     fn message_pos(&self, id: Id) -> Result<Option<MessagePos>> {

@@ -10,6 +10,8 @@ mod configs;
 mod conversations;
 mod import;
 mod messages;
+
+pub(crate) use messages::Append;
 mod providers;
 mod scan;
 
