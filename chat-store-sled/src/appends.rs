@@ -168,7 +168,7 @@ fn commit(inner: &Inner, batch: &[Queued]) -> Vec<Written<Message>> {
     match inner.trees.append_batch(&appends) {
         Ok(results) => results.into_iter().map(|r| written(health, r)).collect(),
         // sled cannot write again once a write failed: the store is latched for them all.
-        Err(e) if sled_io_failure(Some(&e)).is_some() => {
+        Err(e) if sled_io_failure(&e).is_some() => {
             let mut answers: Vec<_> = appends[1..]
                 .iter()
                 .map(|_| Written::Answer(Err(health.fail(&e))))

@@ -323,18 +323,18 @@ enum Written<T> {
 /// Sorts a write's result (see [`Written`]), latching the store if sled failed to write
 /// its log.
 fn written<T>(health: &Health, result: Result<T>) -> Written<T> {
-    match &result {
-        Err(chat_core::Error::Backend { .. }) => match sled_io_failure(result.as_ref().err()) {
-            Some(e) => Written::Answer(Err(health.fail(e))),
-            None => Written::Answer(result),
+    match result {
+        Err(e @ chat_core::Error::Backend { .. }) => match sled_io_failure(&e) {
+            Some(io) => Written::Answer(Err(health.fail(io))),
+            None => Written::Answer(Err(e)),
         },
-        _ => Written::Flush(result),
+        other => Written::Flush(other),
     }
 }
 
 /// The I/O failure of sled inside `error`, if that is what it is.
-fn sled_io_failure(error: Option<&chat_core::Error>) -> Option<&StoreError> {
-    match error? {
+fn sled_io_failure(error: &chat_core::Error) -> Option<&StoreError> {
+    match error {
         chat_core::Error::Backend { source, .. } => match source.downcast_ref() {
             Some(e @ StoreError::Sled(sled::Error::Io(_))) => Some(e),
             _ => None,
@@ -408,14 +408,13 @@ impl SledStore {
         self.inner.health.check_write()?;
         let _in_flight = self.inner.writes.begin();
         let inner = Arc::clone(&self.inner);
-        let written =
+        let (result, flush) =
             tokio::task::spawn_blocking(move || match written(&inner.health, op(&inner.trees)) {
                 Written::Flush(result) => (result, Some(inner.commit.flush_after_commit())),
                 Written::Answer(result) => (result, None),
             })
             .await
             .map_err(StoreError::Task)?;
-        let (result, flush) = written;
         if let Some(flush) = flush {
             if let Err(e) = self.inner.commit.wait(flush).await {
                 return Err(self.inner.health.fail(&e));
